@@ -1,0 +1,32 @@
+"""The REST API under /api, mounted into the Reflex app."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from mass_mailer.api import health
+from mass_mailer.errors import DomainError, RateLimited
+
+log = logging.getLogger(__name__)
+
+
+async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse({"detail": "Internal server error"}, status_code=500)
+
+
+def create_app() -> FastAPI:
+    """A fresh FastAPI app with every router (one per Reflex app instance)."""
+    app = FastAPI(title="mass_mailer", docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    app.include_router(health.router)
+    return app

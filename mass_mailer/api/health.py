@@ -1,0 +1,27 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from mass_mailer.db import database_ok
+from mass_mailer.redis_client import redis_ok
+
+router = APIRouter(prefix="/api", tags=["operations"])
+
+
+@router.get("/health")
+def health() -> dict:
+    """200 while the process serves."""
+    return {"status": "ok"}
+
+
+@router.get("/ready")
+async def ready() -> JSONResponse:
+    """200 when PostgreSQL and Redis answer, else 503."""
+    db, rd = await run_in_threadpool(database_ok), await run_in_threadpool(redis_ok)
+    body = {"status": "ok" if db and rd else "unavailable",
+            "database": "ok" if db else "unavailable", "redis": "ok" if rd else "unavailable"}
+    return JSONResponse(body, status_code=200 if db and rd else 503)

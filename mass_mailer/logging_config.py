@@ -1,0 +1,56 @@
+"""One logging configuration: readable in a terminal, JSON with LOG_FORMAT=json, secrets redacted."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+from pythonjsonlogger.json import JsonFormatter
+
+# Bearer tokens, OAuth tokens and codes, JWTs and Fernet tokens never reach a log line.
+_SECRET_PATTERNS = [
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"(?i)((?:access_token|refresh_token|id_token|client_secret|code|code_verifier|token|mm_token)"
+               r"[\"']?\s*[=:]\s*[\"']?)[^\s&\"',;]+"),
+    re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
+    re.compile(r"gAAAAA[A-Za-z0-9_=-]{20,}"),
+    re.compile(r"1//[A-Za-z0-9_-]{10,}"),
+    re.compile(r"ya29\.[A-Za-z0-9._-]+"),
+]
+
+
+def redact(text: str) -> str:
+    """Replace anything that looks like a secret with [REDACTED]."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "[REDACTED]", text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Renders each record's message once and redacts secrets from it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
+    """Install the one handler on the root logger."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
+                                           rename_fields={"asctime": "time", "levelname": "level"}))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("googleapiclient.discovery_cache", "urllib3", "httpx", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,164 @@
+"""SQLModel tables and their status values."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    USER = "user"
+
+
+class SenderStatus(StrEnum):
+    ACTIVE = "active"
+    REAUTH_REQUIRED = "reauth_required"
+    QUOTA_EXHAUSTED = "quota_exhausted"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class RecipientStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"  # claimed by a worker, send under way; reported as pending
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+def _check(column: str, enum: type[StrEnum], name: str) -> sa.CheckConstraint:
+    values = ", ".join(f"'{v.value}'" for v in enum)
+    return sa.CheckConstraint(f"{column} IN ({values})", name=name)
+
+
+def _ts(nullable: bool = True, **kw: Any) -> Any:
+    return Field(default=None,
+                 sa_column=sa.Column(sa.DateTime(timezone=True), nullable=nullable, **kw))
+
+
+def _created() -> Any:
+    return Field(default_factory=utcnow, sa_column=sa.Column(
+        sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()))
+
+
+class User(SQLModel, table=True):
+    """A person who signs in with Google."""
+
+    __tablename__ = "users"
+    __table_args__ = (_check("role", Role, "ck_users_role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(sa_column=sa.Column(sa.String(320), nullable=False, unique=True))
+    name: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
+    picture: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    google_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(255), unique=True))
+    role: str = Field(default=Role.USER, sa_column=sa.Column(
+        sa.String(16), nullable=False, server_default=Role.USER.value))
+    is_active: bool = Field(default=True, sa_column=sa.Column(
+        sa.Boolean, nullable=False, server_default=sa.true()))
+    last_login_at: datetime | None = _ts()
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class Sender(SQLModel, table=True):
+    """A Gmail account connected by a user to send through; tokens are stored encrypted."""
+
+    __tablename__ = "senders"
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "email", name="uq_senders_user_email"),
+        _check("status", SenderStatus, "ck_senders_status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=sa.Column(
+        sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True))
+    email: str = Field(sa_column=sa.Column(sa.String(320), nullable=False))
+    access_token: str | None = Field(default=None, sa_column=sa.Column(sa.Text))  # Fernet ciphertext
+    refresh_token: str | None = Field(default=None, sa_column=sa.Column(sa.Text))  # Fernet ciphertext
+    token_expiry: datetime | None = _ts()
+    scopes: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    daily_quota: int = Field(default=2000, sa_column=sa.Column(sa.Integer, nullable=False))
+    status: str = Field(default=SenderStatus.ACTIVE, sa_column=sa.Column(
+        sa.String(20), nullable=False, server_default=SenderStatus.ACTIVE.value))
+    quota_reset_at: datetime | None = _ts()  # quota_exhausted until then (the time Gmail names)
+    last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    deleted_at: datetime | None = _ts()  # removed by its user; kept for sending history
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class EmailJob(SQLModel, table=True):
+    """One mass email: a subject and HTML template sent to many recipients."""
+
+    __tablename__ = "email_jobs"
+    __table_args__ = (
+        _check("status", JobStatus, "ck_email_jobs_status"),
+        sa.Index("ix_email_jobs_user_created", "user_id", "created_at"),
+        sa.Index("ix_email_jobs_status", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=sa.Column(
+        sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False))
+    subject: str = Field(sa_column=sa.Column(sa.String(998), nullable=False))
+    html_content: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    status: str = Field(default=JobStatus.QUEUED, sa_column=sa.Column(
+        sa.String(20), nullable=False, server_default=JobStatus.QUEUED.value))
+    total_recipients: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    sent_count: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    failed_count: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    sender_ids: list[int] | None = Field(default=None, sa_column=sa.Column(JSONB))  # chosen senders; None = all
+    error_message: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    started_at: datetime | None = _ts()
+    finished_at: datetime | None = _ts()
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class EmailRecipient(SQLModel, table=True):
+    """One recipient of a job, with its personalisation data and its outcome."""
+
+    __tablename__ = "email_recipients"
+    __table_args__ = (
+        sa.UniqueConstraint("job_id", "email", name="uq_email_recipients_job_email"),
+        _check("status", RecipientStatus, "ck_email_recipients_status"),
+        sa.Index("ix_email_recipients_job_status", "job_id", "status"),
+        sa.Index("ix_email_recipients_sender_sent_at", "sender_id", "sent_at"),
+        sa.Index("ix_email_recipients_lease", "lease_expires_at",
+                 postgresql_where=sa.text("status = 'sending'")),
+    )
+
+    id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, primary_key=True))
+    job_id: int = Field(sa_column=sa.Column(
+        sa.Integer, sa.ForeignKey("email_jobs.id", ondelete="CASCADE"), nullable=False))
+    email: str = Field(sa_column=sa.Column(sa.String(320), nullable=False))
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(
+        JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")))
+    status: str = Field(default=RecipientStatus.PENDING, sa_column=sa.Column(
+        sa.String(20), nullable=False, server_default=RecipientStatus.PENDING.value))
+    sender_id: int | None = Field(default=None, sa_column=sa.Column(
+        sa.Integer, sa.ForeignKey("senders.id", ondelete="SET NULL")))
+    attempts: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    lease_expires_at: datetime | None = _ts()  # a claim older than this is stranded
+    next_attempt_at: datetime | None = _ts()  # backoff: not before this time
+    sent_at: datetime | None = _ts()
+    gmail_message_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(255)))
+    error_message: str | None = Field(default=None, sa_column=sa.Column(sa.Text))

@@ -1,0 +1,1 @@
+"""Reflex pages, one module per route."""

@@ -1,0 +1,32 @@
+"""The shared Redis connection pool."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import redis
+
+from mass_mailer.settings import SettingsError, get_settings
+
+
+@lru_cache
+def get_redis() -> redis.Redis:
+    """A client on the process-wide pool for REDIS_URL."""
+    url = get_settings().redis_url
+    if not url:
+        raise SettingsError("REDIS_URL is not set (or run `python -m mass_mailer up`)")
+    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2,
+                                health_check_interval=30)
+
+
+def reset_redis() -> None:
+    """Drop the cached client (after a fork or a settings change)."""
+    get_redis.cache_clear()
+
+
+def redis_ok() -> bool:
+    """True when Redis answers PING."""
+    try:
+        return bool(get_redis().ping())
+    except Exception:  # noqa: BLE001 - any failure means "not ready"
+        return False

@@ -1,0 +1,1 @@
+"""Domain logic: auth, users, senders, jobs, sending."""

@@ -1,0 +1,1 @@
+"""Reflex states, one module per page plus the shared auth state."""

@@ -1,0 +1,1 @@
+"""The Dramatiq broker and actors."""
