@@ -68,12 +68,23 @@ class Settings(BaseSettings):
     max_recipients: int = Field(100_000, ge=1)
     worker_processes: int = Field(2, ge=1)
     worker_threads: int = Field(8, ge=1)
+    auth_rate_limit: str = "20/minute"
+    job_rate_limit: str = "30/minute"
+    sender_connect_rate_limit: str = "10/minute"
 
     @field_validator("log_format")
     @classmethod
     def _log_format(cls, value: str) -> str:
         if value not in {"text", "json"}:
             raise ValueError("LOG_FORMAT must be 'text' or 'json'")
+        return value
+
+    @field_validator("auth_rate_limit", "job_rate_limit", "sender_connect_rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse
+
+        parse(value)  # raises ValueError on a malformed limit such as "20 per"
         return value
 
     @model_validator(mode="after")
