@@ -130,10 +130,27 @@ def up() -> int:
             server.stop()
 
 
+def rotate_keys() -> int:
+    """Re-encrypt every stored OAuth token with the first TOKEN_ENCRYPTION_KEYS key."""
+    from mass_mailer.crypto import TokenDecryptionError
+    from mass_mailer.db import session_scope
+    from mass_mailer.services.senders import rotate_token_keys
+
+    get_settings().require_database()
+    try:
+        with session_scope() as session:
+            rotated = rotate_token_keys(session=session)
+    except TokenDecryptionError as exc:
+        raise SettingsError(f"{exc}; nothing was changed") from None
+    print(f"re-encrypted the tokens of {rotated} sender(s) with the first key", flush=True)
+    return 0
+
+
 COMMANDS = {
     "up": up,
     "services": services,
     "migrate": migrate,
     "web": web,
     "emulator": emulator,
+    "rotate-keys": rotate_keys,
 }

@@ -7,7 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from mass_mailer.api import health
+from mass_mailer.api import auth, health, senders, users
 from mass_mailer.errors import DomainError, RateLimited
 
 log = logging.getLogger(__name__)
@@ -29,4 +29,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(Exception, _unexpected_error)
     app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(senders.router)
+    app.include_router(users.router)
     return app

@@ -1,0 +1,95 @@
+"""The signed-in user's Gmail senders."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from mass_mailer.api import security
+from mass_mailer.api.deps import CurrentUser, SessionDep, get_current_user
+from mass_mailer.services import senders
+from mass_mailer.services.senders import SenderStats, SenderView
+
+router = APIRouter(prefix="/api/senders", tags=["senders"])
+
+DailyQuota = Annotated[int, Field(ge=1, le=10_000)]
+
+
+class ConnectRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    daily_quota: DailyQuota | None = None
+    login_hint: str | None = Field(None, max_length=320)
+
+
+class SenderUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    daily_quota: DailyQuota
+
+
+class AuthorizationUrl(BaseModel):
+    url: str
+
+
+@router.get("")
+def list_senders(user: CurrentUser, session: SessionDep) -> list[SenderView]:
+    """The signed-in user's senders (never any token)."""
+    return senders.list_senders(session=session, user_id=user.id)
+
+
+@router.post("")
+def connect(user: CurrentUser, response: Response,
+            body: Annotated[ConnectRequest | None, Body()] = None) -> AuthorizationUrl:
+    """The Google authorization URL that connects a Gmail account; keep the cookie this sets for the callback."""
+    body = body or ConnectRequest()
+    flow = senders.start_connection(user_id=user.id, daily_quota=body.daily_quota, login_hint=body.login_hint)
+    security.set_flow_cookie(response, flow.nonce)
+    return AuthorizationUrl(url=flow.url)
+
+
+@router.get("/connect", response_class=RedirectResponse, status_code=302)
+def browser_connect(request: Request, session: SessionDep,
+                    daily_quota: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+                    login_hint: Annotated[str | None, Query(max_length=320)] = None) -> RedirectResponse:
+    """Browser navigation: sets the flow cookie and goes to Google's consent for sending."""
+    user = get_current_user(request, session)
+    flow = senders.start_connection(user_id=user.id, daily_quota=daily_quota, login_hint=login_hint, browser=True)
+    response = RedirectResponse(flow.url, status_code=302)
+    security.set_flow_cookie(response, flow.nonce)
+    return response
+
+
+@router.get("/stats")
+def stats(user: CurrentUser, session: SessionDep) -> SenderStats:
+    """Sent and failed per sender and in total, last 24 h and all time, with quota left."""
+    return senders.sender_stats(session=session, user_id=user.id)
+
+
+@router.get("/{sender_id}")
+def get_sender(sender_id: int, user: CurrentUser, session: SessionDep) -> SenderView:
+    """One of the user's senders."""
+    return senders.get_sender(session=session, user_id=user.id, sender_id=sender_id)
+
+
+@router.patch("/{sender_id}")
+def update_sender(sender_id: int, update: SenderUpdate, user: CurrentUser, session: SessionDep) -> SenderView:
+    """Change a sender's daily quota."""
+    return senders.update_sender(session=session, user_id=user.id, sender_id=sender_id,
+                                 daily_quota=update.daily_quota)
+
+
+@router.delete("/{sender_id}", status_code=204, response_class=Response)
+def delete_sender(sender_id: int, user: CurrentUser, session: SessionDep) -> Response:
+    """Remove a sender: its access is revoked at Google, its sending history stays."""
+    senders.delete_sender(session=session, user_id=user.id, sender_id=sender_id)
+    return Response(status_code=204)
+
+
+@router.post("/{sender_id}/check")
+def check_sender(sender_id: int, user: CurrentUser, session: SessionDep) -> SenderView:
+    """Refresh the sender's access now; a refused refresh marks it reauth_required."""
+    return senders.check_sender(session=session, sender_id=sender_id, user_id=user.id)

@@ -1,0 +1,44 @@
+"""User administration (admins only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict
+
+from mass_mailer.api.deps import AdminUser, SessionDep
+from mass_mailer.services import users
+from mass_mailer.services.users import UserSummary
+
+router = APIRouter(prefix="/api/users", tags=["users"])
+
+
+class UserUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["admin", "user"] | None = None
+    is_active: bool | None = None
+
+
+class UserOut(BaseModel):
+    id: int
+    email: str
+    name: str | None
+    role: str
+    is_active: bool
+    created_at: datetime
+
+
+@router.get("")
+def list_users(admin: AdminUser, session: SessionDep) -> list[UserSummary]:
+    """Every user, with their job and sent counts."""
+    return users.list_users(session=session)
+
+
+@router.patch("/{user_id}")
+def update_user(user_id: int, update: UserUpdate, admin: AdminUser, session: SessionDep) -> UserOut:
+    """Change a user's role or activation; 409 for the last active admin."""
+    user = users.update_user(session=session, user_id=user_id, role=update.role, is_active=update.is_active)
+    return UserOut.model_validate(user, from_attributes=True)

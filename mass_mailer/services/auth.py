@@ -1,0 +1,116 @@
+"""Signing in with Google, finishing OAuth callbacks, and resolving session tokens to users."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from sqlalchemy import text
+from sqlmodel import Session, func, or_, select
+
+from mass_mailer.errors import DomainError, Forbidden, InvalidInput
+from mass_mailer.gmail import oauth
+from mass_mailer.models import Role, User, utcnow
+from mass_mailer.services import oauth_flows, senders, tokens
+from mass_mailer.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+# Serialises account creation so "the first user ever is admin" holds under concurrent sign-ins.
+_USER_CREATION_LOCK = 0x6D6D5553
+
+
+@dataclass
+class CallbackResult:
+    """Where the browser goes next, and the session token to set when this was a sign-in."""
+
+    redirect_to: str
+    session_token: str | None = None
+
+
+def user_from_token(token: str | None, *, session: Session) -> User | None:
+    """The active user a session token belongs to, or None (bad, expired, revoked token or inactive user)."""
+    claims = tokens.verify(token) if token else None
+    if claims is None:
+        return None
+    user = session.get(User, claims.user_id)
+    return user if user is not None and user.is_active else None
+
+
+def revoke_session(token: str | None) -> None:
+    """Sign out: the token stops working at once."""
+    if token:
+        tokens.revoke(token)
+
+
+def complete_callback(*, session: Session, state: str | None, code: str | None, error: str | None,
+                      flow_nonce: str | None, session_token: str | None) -> CallbackResult:
+    """Finish the sign-in or sender connection that `state` names; browser flows report errors by redirect."""
+    pending = oauth_flows.take(state, flow_nonce)
+    try:
+        if error:
+            raise InvalidInput(f"Google did not grant access ({error[:40]})")
+        if not code:
+            raise InvalidInput("The callback carries no authorization code")
+        if pending.kind == oauth_flows.CONNECT_SENDER:
+            return _connect_sender(session=session, pending=pending, state=state, code=code,
+                                   session_token=session_token)
+        return _sign_in(session=session, pending=pending, state=state, code=code)
+    except DomainError as exc:
+        if not pending.browser:
+            raise
+        page = "/senders" if pending.kind == oauth_flows.CONNECT_SENDER else "/"
+        return CallbackResult(redirect_to=f"{page}?{urlencode({'error': exc.message})}")
+
+
+def _identity(pending: oauth_flows.PendingFlow, state: str, code: str, scopes: list[str]) -> tuple[oauth.Grant, dict]:
+    try:
+        grant = oauth.exchange_code(code, scopes=scopes, state=state, code_verifier=pending.code_verifier)
+        info = oauth.fetch_userinfo(grant.access_token)
+    except oauth.GoogleOAuthError as exc:
+        raise InvalidInput(str(exc)) from None
+    if info.get("email_verified") is False:
+        raise InvalidInput("Google has not verified this account's email address")
+    return grant, info
+
+
+def _sign_in(*, session: Session, pending: oauth_flows.PendingFlow, state: str, code: str) -> CallbackResult:
+    _, info = _identity(pending, state, code, oauth.SIGNIN_SCOPES)
+    user = upsert_user(session=session, info=info)
+    if not user.is_active:
+        raise Forbidden("This account has been deactivated; ask an administrator")
+    log.info("user %s signed in", user.id)
+    return CallbackResult(redirect_to=pending.next_path, session_token=tokens.issue(user.id))
+
+
+def _connect_sender(*, session: Session, pending: oauth_flows.PendingFlow, state: str, code: str,
+                    session_token: str | None) -> CallbackResult:
+    user = user_from_token(session_token, session=session)
+    if user is None or user.id != pending.user_id:
+        raise Forbidden("Sign in as the user who started connecting this account, then try again")
+    grant, info = _identity(pending, state, code, oauth.SENDER_SCOPES)
+    sender = senders.store_connected_sender(session=session, user_id=user.id, email=info["email"], grant=grant,
+                                            daily_quota=pending.daily_quota)
+    return CallbackResult(redirect_to=f"/senders?{urlencode({'connected': sender.email})}")
+
+
+def upsert_user(*, session: Session, info: dict) -> User:
+    """Create or update the user for a Google profile; the first user and ADMIN_EMAILS become admins."""
+    email = info["email"].strip().lower()
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _USER_CREATION_LOCK})
+    user = session.exec(select(User).where(or_(User.google_id == info["sub"], User.email == email))
+                        .order_by((User.google_id == info["sub"]).desc())).first()
+    if user is None:
+        first = session.exec(select(func.count()).select_from(User)).one() == 0
+        user = User(email=email, role=Role.ADMIN if first else Role.USER)
+    if email in get_settings().admin_email_set:
+        user.role = Role.ADMIN
+    user.email, user.google_id = email, info["sub"]
+    user.name = (info.get("name") or user.name or email)[:200]
+    user.picture = info.get("picture") or user.picture
+    user.last_login_at = user.updated_at = utcnow()
+    session.add(user)
+    session.commit()
+    session.refresh(user)
+    return user

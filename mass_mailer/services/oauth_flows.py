@@ -1,0 +1,77 @@
+"""OAuth flows in progress: state, PKCE verifier and purpose kept in Redis, single use, bound to a browser."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from dataclasses import asdict, dataclass
+
+from mass_mailer.errors import InvalidInput
+from mass_mailer.gmail import oauth
+from mass_mailer.redis_client import get_redis
+
+FLOW_TTL_SECONDS = 600
+SIGNIN = "signin"
+CONNECT_SENDER = "connect_sender"
+# A local path only: no scheme, no host, no protocol-relative "//" or "/\" that browsers treat as a host.
+_LOCAL_PATH = re.compile(r"/(?![/\\])[A-Za-z0-9/_\-.~%?=&]*")
+
+
+@dataclass
+class PendingFlow:
+    """What the callback needs to finish a flow."""
+
+    kind: str
+    code_verifier: str | None
+    nonce_hash: str
+    browser: bool
+    user_id: int | None = None
+    daily_quota: int | None = None
+    next_path: str = "/"
+
+
+@dataclass
+class StartedFlow:
+    """The authorization URL, and the nonce the starting client keeps in its flow cookie."""
+
+    url: str
+    nonce: str
+
+
+def _key(state: str) -> str:
+    return f"mm:oauth:state:{hashlib.sha256(state.encode()).hexdigest()}"
+
+
+def _hash(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode()).hexdigest()
+
+
+def safe_next_path(path: str | None) -> str:
+    """`path` when it is a local path on this site, else "/" (no open redirects)."""
+    return path if path and _LOCAL_PATH.fullmatch(path) else "/"
+
+
+def start(kind: str, *, browser: bool, login_hint: str | None = None, user_id: int | None = None,
+          daily_quota: int | None = None, next_path: str | None = None) -> StartedFlow:
+    """Begin a sign-in or sender connection: an authorization URL whose state is remembered for 10 minutes."""
+    scopes = oauth.SENDER_SCOPES if kind == CONNECT_SENDER else oauth.SIGNIN_SCOPES
+    request = oauth.authorization_request(scopes, login_hint=login_hint, offline=kind == CONNECT_SENDER)
+    nonce = secrets.token_urlsafe(32)
+    pending = PendingFlow(kind=kind, code_verifier=request.code_verifier, nonce_hash=_hash(nonce), browser=browser,
+                          user_id=user_id, daily_quota=daily_quota, next_path=safe_next_path(next_path))
+    get_redis().set(_key(request.state), json.dumps(asdict(pending)), ex=FLOW_TTL_SECONDS)
+    return StartedFlow(url=request.url, nonce=nonce)
+
+
+def take(state: str | None, nonce: str | None) -> PendingFlow:
+    """The flow behind `state`, consumed; InvalidInput when unknown, expired, used, or started by another client."""
+    raw = get_redis().getdel(_key(state)) if state else None
+    if raw is None:
+        raise InvalidInput("This sign-in link has expired or was already used; please start again")
+    pending = PendingFlow(**json.loads(raw))
+    if not nonce or not hmac.compare_digest(_hash(nonce), pending.nonce_hash):
+        raise InvalidInput("This sign-in was started in another browser; please start again")
+    return pending

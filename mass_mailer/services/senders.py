@@ -1,0 +1,227 @@
+"""Gmail accounts a user sends through: connecting, listing, quotas, token storage and health."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import Session, select
+
+from mass_mailer import crypto
+from mass_mailer.errors import DomainError, InvalidInput, NotFound
+from mass_mailer.gmail import credentials, oauth
+from mass_mailer.models import Sender, SenderStatus, utcnow
+from mass_mailer.services import oauth_flows, quota, ratelimit
+from mass_mailer.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+class GoogleUnavailable(DomainError):
+    status = 503
+
+
+class SenderView(BaseModel):
+    """A sender as users see it: never any token."""
+
+    id: int
+    email: str
+    status: str
+    daily_quota: int
+    sent_last_24h: int
+    remaining_today: int
+    quota_reset_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SenderCounts(BaseModel):
+    """Sends and failures in the last 24 h and all time, and quota left now."""
+
+    sent_24h: int = 0
+    failed_24h: int = 0
+    sent_total: int = 0
+    failed_total: int = 0
+    remaining_today: int = 0
+
+
+class SenderStatsRow(SenderCounts):
+    sender_id: int
+    email: str
+    status: str
+
+
+class SenderStats(BaseModel):
+    senders: list[SenderStatsRow]
+    total: SenderCounts
+
+
+# Failed rows carry no settle time; the end of their last claim's lease stands in for it.
+_STATS_SQL = text("""
+    SELECT s.id,
+           count(r.id) FILTER (WHERE r.status = 'sent' AND r.sent_at > :cutoff) AS sent_24h,
+           count(r.id) FILTER (WHERE r.status = 'failed'
+                               AND coalesce(r.sent_at, r.lease_expires_at, r.next_attempt_at) > :cutoff) AS failed_24h,
+           count(r.id) FILTER (WHERE r.status = 'sent') AS sent_total,
+           count(r.id) FILTER (WHERE r.status = 'failed') AS failed_total
+    FROM senders s LEFT JOIN email_recipients r ON r.sender_id = s.id
+    WHERE s.user_id = :user_id AND s.deleted_at IS NULL
+    GROUP BY s.id
+""")
+
+
+def start_connection(*, user_id: int, daily_quota: int | None = None, login_hint: str | None = None,
+                     browser: bool = False) -> oauth_flows.StartedFlow:
+    """Begin connecting a Gmail account (gmail.send, offline) for this user; rate limited per user."""
+    settings = get_settings()
+    ratelimit.check("sender_connect", str(user_id), settings.sender_connect_rate_limit)
+    return oauth_flows.start(oauth_flows.CONNECT_SENDER, browser=browser, login_hint=login_hint, user_id=user_id,
+                             daily_quota=daily_quota, next_path="/senders")
+
+
+def store_connected_sender(*, session: Session, user_id: int, email: str, grant: oauth.Grant,
+                           daily_quota: int | None) -> Sender:
+    """Save a granted Gmail account for this user; reconnecting an address replaces its tokens and revives it."""
+    if credentials.GMAIL_SEND_SCOPE not in grant.scopes:
+        raise InvalidInput("Gmail send permission was not granted; connect the account again and allow sending")
+    if not grant.refresh_token:
+        raise InvalidInput("Google granted no refresh token, so mail cannot be sent later; "
+                           "remove the app's access in your Google account and connect again")
+    now = utcnow()
+    fresh = {"access_token": crypto.encrypt(grant.access_token), "refresh_token": crypto.encrypt(grant.refresh_token),
+             "token_expiry": grant.expiry, "scopes": " ".join(sorted(grant.scopes)), "status": SenderStatus.ACTIVE,
+             "quota_reset_at": None, "last_error": None, "deleted_at": None, "updated_at": now}
+    if daily_quota is not None:
+        fresh["daily_quota"] = daily_quota
+    row = {"user_id": user_id, "email": email.strip().lower(), "created_at": now,
+           "daily_quota": get_settings().default_daily_quota} | fresh
+    statement = insert(Sender).values(**row).on_conflict_do_update(
+        constraint="uq_senders_user_email", set_=fresh).returning(Sender.id)
+    sender_id = session.execute(statement).scalar_one()
+    session.commit()
+    log.info("sender %s connected for user %s", sender_id, user_id)
+    return session.get(Sender, sender_id, populate_existing=True)
+
+
+def _owned(*, session: Session, user_id: int, sender_id: int, lock: bool = False) -> Sender:
+    query = select(Sender).where(Sender.id == sender_id, Sender.user_id == user_id, Sender.deleted_at.is_(None))
+    sender = session.exec(query.with_for_update() if lock else query).first()
+    if sender is None:
+        raise NotFound("Sender not found")
+    return sender
+
+
+def _views(*, session: Session, senders: list[Sender]) -> list[SenderView]:
+    used = quota.usage_last_24h(session=session, sender_ids=[s.id for s in senders])
+    return [SenderView(sent_last_24h=used[s.id], remaining_today=max(0, s.daily_quota - used[s.id]),
+                       **s.model_dump(include=set(SenderView.model_fields))) for s in senders]
+
+
+def list_senders(*, session: Session, user_id: int) -> list[SenderView]:
+    """This user's connected senders, oldest first."""
+    rows = session.exec(select(Sender).where(Sender.user_id == user_id, Sender.deleted_at.is_(None))
+                        .order_by(Sender.id)).all()
+    return _views(session=session, senders=list(rows))
+
+
+def get_sender(*, session: Session, user_id: int, sender_id: int) -> SenderView:
+    """One of this user's senders; NotFound for anyone else's."""
+    return _views(session=session, senders=[_owned(session=session, user_id=user_id, sender_id=sender_id)])[0]
+
+
+def update_sender(*, session: Session, user_id: int, sender_id: int, daily_quota: int) -> SenderView:
+    """Change a sender's daily quota."""
+    sender = _owned(session=session, user_id=user_id, sender_id=sender_id, lock=True)
+    sender.daily_quota, sender.updated_at = daily_quota, utcnow()
+    session.add(sender)
+    session.commit()
+    return get_sender(session=session, user_id=user_id, sender_id=sender_id)
+
+
+def delete_sender(*, session: Session, user_id: int, sender_id: int) -> None:
+    """Remove a sender: revoke its grant at Google (best effort), wipe its tokens, keep its sending history."""
+    sender = _owned(session=session, user_id=user_id, sender_id=sender_id, lock=True)
+    token = crypto.decrypt(sender.refresh_token) or crypto.decrypt(sender.access_token)
+    sender.access_token = sender.refresh_token = sender.token_expiry = None
+    sender.deleted_at = sender.updated_at = utcnow()
+    session.add(sender)
+    session.commit()
+    if token and not oauth.revoke_token(token):
+        log.warning("sender %s removed, but Google did not confirm revoking its access", sender_id)
+
+
+def load_tokens(sender: Sender) -> credentials.SenderTokens:
+    """The sender's tokens, decrypted, for sending."""
+    return credentials.SenderTokens(access_token=crypto.decrypt(sender.access_token),
+                                    refresh_token=crypto.decrypt(sender.refresh_token), expiry=sender.token_expiry)
+
+
+def save_refreshed_tokens(*, session: Session, sender_id: int, tokens: credentials.SenderTokens) -> None:
+    """Store a refreshed access token (encrypted); a sender that refreshes is healthy again."""
+    sender = session.get(Sender, sender_id, with_for_update=True)
+    if sender is None or sender.deleted_at is not None:
+        return
+    sender.access_token, sender.token_expiry = crypto.encrypt(tokens.access_token), tokens.expiry
+    if tokens.refresh_token:
+        sender.refresh_token = crypto.encrypt(tokens.refresh_token)
+    if sender.status == SenderStatus.REAUTH_REQUIRED:
+        sender.status, sender.last_error = SenderStatus.ACTIVE, None
+    sender.updated_at = utcnow()
+    session.add(sender)
+    session.commit()
+
+
+def mark_reauth_required(*, session: Session, sender_id: int, reason: str) -> None:
+    """Google refused the sender's refresh token: it sends nothing until its user connects it again."""
+    sender = session.get(Sender, sender_id, with_for_update=True)
+    if sender is None:
+        return
+    sender.status, sender.last_error = SenderStatus.REAUTH_REQUIRED, f"Reconnect needed: {reason}"[:500]
+    sender.updated_at = utcnow()
+    session.add(sender)
+    session.commit()
+    log.warning("sender %s needs reconnecting: %s", sender_id, reason)
+
+
+def check_sender(*, session: Session, sender_id: int, user_id: int) -> SenderView:
+    """Refresh the sender's token now: healthy → stored, refused → reauth_required."""
+    sender = _owned(session=session, user_id=user_id, sender_id=sender_id)
+    session.rollback()  # no lock or transaction held while Google answers
+    try:
+        tokens = credentials.refresh(credentials.build_credentials(load_tokens(sender)))
+    except credentials.ReauthRequired as exc:
+        mark_reauth_required(session=session, sender_id=sender_id, reason=str(exc))
+    except credentials.TokenRefreshUnavailable:
+        raise GoogleUnavailable("Google could not be reached; try again in a moment") from None
+    else:
+        save_refreshed_tokens(session=session, sender_id=sender_id, tokens=tokens)
+    return get_sender(session=session, user_id=user_id, sender_id=sender_id)
+
+
+def rotate_token_keys(*, session: Session) -> int:
+    """Re-encrypt every stored token with the first TOKEN_ENCRYPTION_KEYS key; the number of senders rotated."""
+    rotated = 0
+    for sender in session.exec(select(Sender).where(Sender.refresh_token.is_not(None) |
+                                                    Sender.access_token.is_not(None)).with_for_update()):
+        sender.access_token, sender.refresh_token = crypto.rotate(sender.access_token), crypto.rotate(sender.refresh_token)
+        session.add(sender)
+        rotated += 1
+    session.commit()
+    return rotated
+
+
+def sender_stats(*, session: Session, user_id: int) -> SenderStats:
+    """Per sender and in total: sent and failed in the last 24 h and all time, and quota left."""
+    counts = {row.id: row for row in session.execute(_STATS_SQL, {"user_id": user_id,
+                                                                   "cutoff": utcnow() - quota.WINDOW})}
+    views = list_senders(session=session, user_id=user_id)
+    rows = [SenderStatsRow(sender_id=v.id, email=v.email, status=v.status, remaining_today=v.remaining_today,
+                           sent_24h=counts[v.id].sent_24h, failed_24h=counts[v.id].failed_24h,
+                           sent_total=counts[v.id].sent_total, failed_total=counts[v.id].failed_total)
+            for v in views if v.id in counts]
+    total = SenderCounts(**{field: sum(getattr(r, field) for r in rows) for field in SenderCounts.model_fields})
+    return SenderStats(senders=rows, total=total)
