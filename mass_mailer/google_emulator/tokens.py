@@ -101,17 +101,18 @@ class TokenStore:
             grant = self.access[token].grant
         if grant is None:
             return False
-        self._revoke_grant(grant)
+        self.revoke_grant(grant)
         return True
 
     def revoke_account(self, email: str) -> int:
         """Revoke every grant of an account; returns how many there were."""
         grants = [g for g in self.grants if g.account.email == email]
         for grant in grants:
-            self._revoke_grant(grant)
+            self.revoke_grant(grant)
         return len(grants)
 
-    def _revoke_grant(self, grant: Grant) -> None:
+    def revoke_grant(self, grant: Grant) -> None:
+        """Revoke a grant with its refresh and access tokens."""
         grant.revoked = True
         self.grants.discard(grant)
         if grant.refresh_token:

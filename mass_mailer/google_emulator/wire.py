@@ -27,7 +27,7 @@ _STATUS_NAMES = {
 class Request:
     """An HTTP request, either from the server or unpacked from a batch part."""
 
-    __slots__ = ("method", "path", "query_string", "headers", "body", "_query")
+    __slots__ = ("_query", "body", "headers", "method", "path", "query_string")
 
     def __init__(self, method: str, path: str, query_string: str, headers: dict[str, str], body: bytes) -> None:
         self.method = method
@@ -77,7 +77,7 @@ class Request:
 class Response:
     """Status, headers and a body that is already bytes."""
 
-    __slots__ = ("status", "headers", "body")
+    __slots__ = ("body", "headers", "status")
 
     def __init__(self, status: int, body: bytes, headers: list[tuple[str, str]]) -> None:
         self.status = status
