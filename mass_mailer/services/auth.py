@@ -101,6 +101,9 @@ def upsert_user(*, session: Session, info: dict) -> User:
     session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _USER_CREATION_LOCK})
     user = session.exec(select(User).where(or_(User.google_id == info["sub"], User.email == email))
                         .order_by((User.google_id == info["sub"]).desc())).first()
+    if user is not None and not user.is_active:
+        session.rollback()  # a deactivated account is refused as it is, without recording a login
+        return user
     if user is None:
         first = session.exec(select(func.count()).select_from(User)).one() == 0
         user = User(email=email, role=Role.ADMIN if first else Role.USER)

@@ -213,3 +213,15 @@ def test_grant_without_refresh_token_is_refused(signed_in):
         sender_service.store_connected_sender(session=session, user_id=user_id, email="one@example.com",
                                               grant=grant, daily_quota=None)
     assert _raw_senders() == []
+
+
+def test_no_token_in_log_lines(signed_in, emulator, caplog):
+    caplog.set_level("DEBUG")
+    alice = signed_in("alice@example.com")
+    (sender,) = _connected(alice, "one@example.com")
+    secrets = [crypto.decrypt(_raw_senders()[0][c]) for c in ("access_token", "refresh_token")] + [alice.token]
+    emulator.revoke_account("one@example.com")
+    alice.post(f"/api/senders/{sender['id']}/check")
+    alice.delete(f"/api/senders/{sender['id']}")
+    assert "needs reconnecting" in caplog.text
+    assert all(secret not in caplog.text for secret in secrets)

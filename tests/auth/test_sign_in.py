@@ -9,6 +9,7 @@ from sqlmodel import select
 from mass_mailer.db import session_scope
 from mass_mailer.models import User
 from mass_mailer.redis_client import get_redis
+from tests.auth.conftest import Browser
 
 
 def test_sign_in_round_trip_sets_session_cookie_and_me_works(browser):
@@ -81,8 +82,6 @@ def test_callback_without_or_with_another_flow_cookie_is_refused(browser):
 def test_callback_with_an_attackers_state_in_another_browser_is_refused(browser):
     attacker = browser
     params = attacker.consent(attacker.start_sign_in("attacker@example.com"))
-    from tests.auth.conftest import Browser
-
     victim = Browser()
     assert victim.callback(params).status_code == 400
     assert victim.token is None

@@ -65,3 +65,23 @@ def test_bad_user_updates(signed_in):
     assert admin.patch("/api/users/999999", json={"role": "user"}).status_code == 404
     for bad in ({"role": "root"}, {"is_active": "maybe"}, {"email": "x@example.com"}):
         assert admin.patch(f"/api/users/{_id(admin)}", json=bad).status_code == 422, bad
+
+
+def test_deactivation_stops_the_users_running_jobs(signed_in):
+    from sqlmodel import select
+
+    from mass_mailer.models import EmailRecipient
+
+    admin, bob = signed_in("admin@example.com"), signed_in("bob@example.com")
+    with session_scope() as session:
+        running = EmailJob(user_id=_id(bob), subject="s", html_content="h", status="in_progress", total_recipients=1)
+        done = EmailJob(user_id=_id(bob), subject="s", html_content="h", status="completed")
+        session.add_all([running, done])
+        session.flush()
+        session.add(EmailRecipient(job_id=running.id, email="r@example.com"))
+    admin.patch(f"/api/users/{_id(bob)}", json={"is_active": False})
+    with session_scope() as session:
+        statuses = {j.id: j.status for j in session.exec(select(EmailJob))}
+        recipient = session.exec(select(EmailRecipient)).one()
+    assert statuses == {running.id: "cancelled", done.id: "completed"}
+    assert recipient.status == "cancelled"
