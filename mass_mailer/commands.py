@@ -146,11 +146,37 @@ def rotate_keys() -> int:
     return 0
 
 
+def worker() -> int:
+    """Run the Dramatiq worker that sends email (WORKER_PROCESSES, WORKER_THREADS)."""
+    settings = get_settings()
+    settings.require_serving()
+    args = [sys.executable, "-m", "dramatiq", "mass_mailer.tasks.broker", "mass_mailer.tasks.actors",
+            "-p", str(settings.worker_processes), "-t", str(settings.worker_threads),
+            "--worker-shutdown-timeout", "60000"]
+    return _forward_signals_and_wait(subprocess.Popen(args, cwd=ROOT))
+
+
+def scheduler() -> int:
+    """Run the periodic duties: stranded work, quota windows, starting and finishing jobs."""
+    get_settings().require_serving()
+    from mass_mailer.services import scheduler as duties
+    from mass_mailer.tasks.actors import enqueue_batch
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("scheduler running")
+    duties.run(enqueue=enqueue_batch, stop=stop)
+    return 0
+
+
 COMMANDS = {
     "up": up,
     "services": services,
     "migrate": migrate,
     "web": web,
     "emulator": emulator,
+    "worker": worker,
+    "scheduler": scheduler,
     "rotate-keys": rotate_keys,
 }

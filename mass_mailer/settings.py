@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     auth_rate_limit: str = "20/minute"
     job_rate_limit: str = "30/minute"
     sender_connect_rate_limit: str = "10/minute"
+    send_batch_size: int = Field(500, ge=1)  # sends per queue message before it hands over to a fresh one
+    lease_seconds: int = Field(120, ge=5)  # a claim older than this is a send whose worker died
+    max_attempts: int = Field(5, ge=1)
+    gmail_timeout_seconds: float = Field(30.0, gt=0)
+    scheduler_interval_seconds: float = Field(2.0, gt=0)
 
     @field_validator("log_format")
     @classmethod

@@ -7,7 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from mass_mailer.api import auth, health, senders, users
+from mass_mailer.api import auth, health, jobs, metrics, senders, users
 from mass_mailer.errors import DomainError, RateLimited
 
 log = logging.getLogger(__name__)
@@ -32,4 +32,7 @@ def create_app() -> FastAPI:
     app.include_router(auth.router)
     app.include_router(senders.router)
     app.include_router(users.router)
+    app.include_router(jobs.router)
+    app.include_router(metrics.router)
+    app.middleware("http")(metrics.record_latency)
     return app

@@ -1,25 +1,30 @@
-"""Daily quota per sender over a rolling 24 h window, counted from the recipient rows."""
+"""Sender limits: the daily quota over a rolling 24 h (counted in the database) and the per-minute pace (Redis)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 from sqlalchemy import text
 from sqlmodel import Session
 
 from mass_mailer.models import utcnow
+from mass_mailer.redis_client import get_redis
 
 WINDOW = timedelta(hours=24)
-# A row whose worker died mid-send may have been delivered: it counts against quota like a send.
-DELIVERY_UNKNOWN = "delivery unknown: the worker stopped during the send; not retried to avoid a duplicate"
+# Sent rows in the window plus rows claimed for a send under way (they may be delivered any moment).
+USED_BY_SENDER_SQL = """
+    (SELECT count(*) FROM email_recipients
+      WHERE sender_id = {sender} AND status = 'sent' AND sent_at > {cutoff})
+  + (SELECT count(*) FROM email_recipients WHERE sender_id = {sender} AND status = 'sending')
+"""
 
 _USAGE_SQL = text("""
     SELECT sender_id, count(*) AS used
     FROM email_recipients
     WHERE sender_id = ANY(:ids)
-      AND (status = 'sending'
-           OR (status = 'sent' AND sent_at > :cutoff)
-           OR (status = 'failed' AND error_message = :unknown AND lease_expires_at > :cutoff))
+      AND (status = 'sending' OR (status = 'sent' AND sent_at > :cutoff))
     GROUP BY sender_id
 """)
 
@@ -29,9 +34,7 @@ def usage_last_24h(*, session: Session, sender_ids: list[int]) -> dict[int, int]
     usage = {int(sender_id): 0 for sender_id in sender_ids}
     if not usage:
         return usage
-    rows = session.execute(_USAGE_SQL, {"ids": list(usage), "cutoff": utcnow() - WINDOW,
-                                        "unknown": DELIVERY_UNKNOWN})
-    for sender_id, used in rows:
+    for sender_id, used in session.execute(_USAGE_SQL, {"ids": list(usage), "cutoff": utcnow() - WINDOW}):
         usage[sender_id] = used
     return usage
 
@@ -40,3 +43,51 @@ def remaining_today(*, session: Session, quotas: dict[int, int]) -> dict[int, in
     """Quota left per sender id, given each sender's daily quota."""
     used = usage_last_24h(session=session, sender_ids=list(quotas))
     return {sid: max(0, quota - used[sid]) for sid, quota in quotas.items()}
+
+
+# A sliding-window log per sender on Redis' own clock, shared by every worker process. A call is
+# admitted when fewer than `limit` calls were admitted in the last `window` ms and the previous one
+# is at least `spacing` ms old (an even pace, no burst). Returns 0 when admitted, else ms to wait.
+_PACE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window, limit, spacing = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local wait = 0
+if redis.call('ZCARD', KEYS[1]) >= limit then
+  wait = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]) + window - now
+end
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2]
+if last and tonumber(last) + spacing - now > wait then wait = tonumber(last) + spacing - now end
+if wait > 0 then return wait end
+local seq = redis.call('INCR', KEYS[1] .. ':seq')
+redis.call('ZADD', KEYS[1], now, now .. ':' .. seq)
+redis.call('PEXPIRE', KEYS[1], window)
+redis.call('PEXPIRE', KEYS[1] .. ':seq', window)
+return 0
+"""
+# Gmail counts a call when it arrives; the margin absorbs the spread between reserving and arriving.
+PACE_MARGIN_MS = 1000
+
+
+class SenderPace:
+    """At most `per_minute` Gmail calls per sender in any minute, across every worker."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._script = get_redis().register_script(_PACE_LUA)
+
+    def try_acquire(self, sender_id: int) -> float:
+        """Take one call slot now: 0.0, or the seconds to wait before asking again."""
+        wait_ms = self._script(keys=[f"mm:pace:{sender_id}"],
+                               args=[60_000 + PACE_MARGIN_MS, self.per_minute, 60_000 // self.per_minute])
+        return int(wait_ms) / 1000
+
+    def acquire(self, sender_id: int, *, give_up_after: float = 120.0, stop: threading.Event | None = None) -> bool:
+        """Wait for a call slot; False if none came within `give_up_after` seconds or `stop` was set."""
+        deadline = time.monotonic() + give_up_after
+        stop = stop or threading.Event()
+        while (wait := self.try_acquire(sender_id)) > 0:
+            if time.monotonic() + wait > deadline or stop.wait(wait):
+                return False
+        return True

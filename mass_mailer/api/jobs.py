@@ -1,0 +1,110 @@
+"""Email jobs of the signed-in user: create (CSV upload or JSON), list, progress, recipients, cancel."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import UploadFile
+
+from mass_mailer.api.deps import CurrentUser, SessionDep
+from mass_mailer.errors import InvalidInput, PayloadTooLarge
+from mass_mailer.services import jobs
+from mass_mailer.settings import get_settings
+
+router = APIRouter(prefix="/api/email-jobs", tags=["email jobs"])
+
+
+class JobRequest(BaseModel):
+    """The JSON form of a new job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(max_length=998)
+    html_content: str = Field(max_length=2_000_000)
+    recipients: list[dict[str, Any]]
+    sender_ids: list[int] | None = None
+
+
+@router.post("", status_code=201)
+async def create_job(request: Request, user: CurrentUser, session: SessionDep) -> jobs.JobCreated:
+    """Create and start a job from a multipart CSV upload or a JSON body."""
+    limit = get_settings().max_upload_mb * 1024 * 1024
+    if int(request.headers.get("content-length") or 0) > limit + 1024 * 1024:
+        raise PayloadTooLarge(f"The upload is larger than {get_settings().max_upload_mb} MB")
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        fields = await _multipart(request, limit)
+        return await run_in_threadpool(jobs.create_job_from_csv, session=session, user=user, **fields)
+    body = await _json_body(request)
+    return await run_in_threadpool(jobs.create_job_from_list, session=session, user=user, **body.model_dump())
+
+
+async def _multipart(request: Request, limit: int) -> dict[str, Any]:
+    form = await request.form(max_part_size=4 * 1024 * 1024)
+    upload = form.get("recipients")
+    if not isinstance(upload, UploadFile):
+        raise InvalidInput("Attach the recipients CSV file as the 'recipients' field")
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"The file is larger than {get_settings().max_upload_mb} MB")
+    return {"subject": str(form.get("subject") or ""), "html_content": str(form.get("html_content") or ""),
+            "data": data, "email_column": str(form.get("email_column") or "") or None,
+            "sender_ids": _ids(str(form.get("sender_ids") or ""))}
+
+
+async def _json_body(request: Request) -> JobRequest:
+    try:
+        return JobRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidInput(f"Invalid request: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+def _ids(text: str) -> list[int] | None:
+    try:
+        return [int(part) for part in text.replace(" ", "").split(",") if part] or None
+    except ValueError:
+        raise InvalidInput("sender_ids must be comma-separated numbers") from None
+
+
+@router.get("")
+def list_jobs(user: CurrentUser, session: SessionDep, limit: int = Query(20, ge=1, le=200),
+              offset: int = Query(0, ge=0)) -> jobs.JobPage:
+    """The user's jobs, newest first."""
+    return jobs.list_jobs(session=session, user_id=user.id, limit=limit, offset=offset)
+
+
+@router.get("/{job_id}")
+def get_job(job_id: int, user: CurrentUser, session: SessionDep) -> jobs.JobView:
+    """One job."""
+    return jobs.get_job(session=session, user_id=user.id, job_id=job_id)
+
+
+@router.get("/{job_id}/status")
+def job_status(job_id: int, user: CurrentUser, session: SessionDep) -> jobs.JobStatusView:
+    """Progress, pace and time left."""
+    return jobs.job_status(session=session, user_id=user.id, job_id=job_id)
+
+
+@router.get("/{job_id}/recipients", response_model=None)
+def recipients(job_id: int, user: CurrentUser, session: SessionDep,
+               status: Literal["pending", "sent", "failed", "cancelled"] | None = None,
+               q: str | None = Query(None, max_length=320), limit: int = Query(50, ge=1, le=1000),
+               offset: int = Query(0, ge=0), format: Literal["json", "csv"] = "json",
+               ) -> jobs.RecipientPage | StreamingResponse:
+    """A page of recipients, or all of them as a CSV download with `format=csv`."""
+    if format == "csv":
+        lines = jobs.export_recipients_csv(session=session, user_id=user.id, job_id=job_id)
+        return StreamingResponse(lines, media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="job-{job_id}-recipients.csv"'})
+    return jobs.list_recipients(session=session, user_id=user.id, job_id=job_id, status=status, q=q,
+                                limit=limit, offset=offset)
+
+
+@router.delete("/{job_id}")
+def cancel_job(job_id: int, user: CurrentUser, session: SessionDep) -> jobs.JobView:
+    """Cancel a queued or running job; 409 once it has finished."""
+    return jobs.cancel_job(session=session, user_id=user.id, job_id=job_id)

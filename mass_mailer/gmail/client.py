@@ -1,0 +1,147 @@
+"""Sending through the Gmail API with googleapiclient, and classifying what Gmail answers."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import google_auth_httplib2
+import httplib2
+from google.auth.exceptions import RefreshError, TransportError
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+
+from mass_mailer.gmail.credentials import ReauthRequired, SenderTokens, TokenRefreshUnavailable, build_credentials
+from mass_mailer.gmail.credentials import refresh as refresh_credentials
+from mass_mailer.settings import get_settings
+
+_RETRY_AFTER_RE = re.compile(r"Retry after (\S+)")
+PERMANENT_REASONS = {"invalidArgument", "failedPrecondition", "invalid", "badRequest", "notFound", "required"}
+
+
+class SendError(Exception):
+    """A send that did not deliver; subclasses say what to do next."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TemporaryError(SendError):
+    """Retry later (rate limits, 5xx, network), not before `retry_after` seconds when Gmail names it."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class PermanentError(SendError):
+    """This recipient can never be delivered through Gmail (bad address, bad message)."""
+
+
+class SenderReauth(SendError):
+    """The sender's authorisation is gone: the account must be connected again."""
+
+
+class SenderQuotaExhausted(SendError):
+    """Gmail's daily sending limit for this account: no sends before `reset_at`."""
+
+    def __init__(self, reason: str, reset_at: datetime) -> None:
+        super().__init__(reason)
+        self.reset_at = reset_at
+
+
+class ProjectLimitReached(SendError):
+    """The OAuth project's daily API limit: nothing can be sent through it for a while."""
+
+
+@dataclass
+class GmailClient:
+    """One sender's Gmail service, built once and reused for a whole batch (one thread)."""
+
+    tokens: SenderTokens
+
+    def __post_init__(self) -> None:
+        self.credentials = build_credentials(self.tokens)
+        http = google_auth_httplib2.AuthorizedHttp(
+            self.credentials, http=httplib2.Http(timeout=get_settings().gmail_timeout_seconds))
+        self.service = build("gmail", "v1", http=http, static_discovery=True, cache_discovery=False,
+                             client_options={"api_endpoint": get_settings().gmail_api_endpoint})
+
+    def refresh_if_expired(self) -> SenderTokens | None:
+        """Refresh an expired access token; the new tokens (to store) or None when still valid."""
+        if self.credentials.token and not self.credentials.expired:
+            return None
+        try:
+            self.tokens = refresh_credentials(self.credentials)
+        except ReauthRequired as exc:
+            raise SenderReauth(f"authorisation refused by Google: {exc}") from None
+        except TokenRefreshUnavailable as exc:
+            raise TemporaryError(f"token refresh unavailable: {exc}") from None
+        return self.tokens
+
+    def send(self, raw: str) -> str:
+        """Send one message; its Gmail id, or a SendError saying what went wrong."""
+        token_before = self.credentials.token
+        try:
+            reply = self.service.users().messages().send(userId="me", body={"raw": raw}).execute(num_retries=0)
+        except HttpError as exc:
+            raise classify(exc) from None
+        except RefreshError as exc:
+            raise SenderReauth(f"authorisation refused by Google: {str(exc.args[0])[:120]}") from None
+        except (TransportError, httplib2.HttpLib2Error, socket.timeout, OSError) as exc:
+            raise TemporaryError(f"network error: {type(exc).__name__}") from None
+        if self.credentials.token != token_before:  # the library refreshed after a 401
+            self.tokens = SenderTokens(self.credentials.token, self.credentials.refresh_token,
+                                       _aware(self.credentials.expiry))
+        return reply["id"]
+
+
+def classify(exc: HttpError) -> SendError:
+    """The SendError for a Gmail HTTP error, from its status and Google's `reason`."""
+    status = exc.resp.status
+    reason, message = _reason(exc)
+    label = f"{status} {reason}: {message}"[:300]
+    if status == 429 and (reset_at := _retry_after_time(message)) is not None:
+        return SenderQuotaExhausted(label, reset_at)
+    if reason == "dailyLimitExceeded":
+        return ProjectLimitReached(label)
+    if status == 401 or reason in {"insufficientPermissions", "authError"}:
+        return SenderReauth(label)
+    if status == 429 or status >= 500 or reason in {"userRateLimitExceeded", "rateLimitExceeded", "backendError"}:
+        return TemporaryError(label, _retry_after_header(exc))
+    if status in (400, 404) or reason in PERMANENT_REASONS:
+        return PermanentError(label)
+    return TemporaryError(label, _retry_after_header(exc))
+
+
+def _reason(exc: HttpError) -> tuple[str, str]:
+    try:
+        error = json.loads(exc.content)["error"]
+        return error.get("errors", [{}])[0].get("reason", "unknown"), error.get("message", "")
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return "unknown", ""
+
+
+def _retry_after_time(message: str) -> datetime | None:
+    match = _RETRY_AFTER_RE.search(message)
+    if not match:
+        return None
+    try:
+        return datetime.fromisoformat(match.group(1).replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.now(timezone.utc) + timedelta(hours=24)  # unreadable time: assume a full day
+
+
+def _retry_after_header(exc: HttpError) -> float | None:
+    try:
+        return float(exc.resp.get("retry-after"))
+    except (TypeError, ValueError):
+        return None
+
+
+def _aware(expiry: datetime | None) -> datetime | None:
+    return expiry.replace(tzinfo=timezone.utc) if expiry else None

@@ -1,0 +1,52 @@
+"""Prometheus metrics. Send outcomes are counted in Redis, so /metrics on any web process shows every worker's
+activity without prometheus multiprocess files; job counts and queue depth are read when scraped."""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import text
+
+from mass_mailer.db import get_engine
+from mass_mailer.models import JobStatus
+from mass_mailer.redis_client import get_redis
+
+log = logging.getLogger(__name__)
+
+SENDS_KEY = "mm:metrics:sends"
+OUTCOMES = ("sent", "failed", "retried")
+QUEUE_KEYS = ("dramatiq:default", "dramatiq:default.DQ")
+
+
+def record_send(outcome: str) -> None:
+    """Count one send outcome (sent, failed or retried); metrics never break sending."""
+    try:
+        get_redis().hincrby(SENDS_KEY, outcome, 1)
+    except Exception:  # noqa: BLE001 - a lost increment is better than a lost send
+        log.debug("could not record a send metric", exc_info=True)
+
+
+class SendingCollector(Collector):
+    """Reads the shared counters, the queue length and the job counts on each scrape."""
+
+    def collect(self):
+        redis = get_redis()
+        sends = CounterMetricFamily("mass_mailer_sends", "Gmail sends by outcome", labels=["outcome"])
+        counts = redis.hgetall(SENDS_KEY)
+        for outcome in OUTCOMES:
+            sends.add_metric([outcome], float(counts.get(outcome, 0)))
+        yield sends
+        retries = CounterMetricFamily("mass_mailer_send_retries", "Sends retried after a temporary error")
+        retries.add_metric([], float(counts.get("retried", 0)))
+        yield retries
+        queue = GaugeMetricFamily("mass_mailer_queue_depth", "Messages waiting in the task queue")
+        queue.add_metric([], float(sum(redis.llen(key) for key in QUEUE_KEYS)))
+        yield queue
+        jobs = GaugeMetricFamily("mass_mailer_jobs", "Email jobs by status", labels=["status"])
+        with get_engine().connect() as conn:
+            by_status = dict(conn.execute(text("SELECT status, count(*) FROM email_jobs GROUP BY status")).all())
+        for status in JobStatus:
+            jobs.add_metric([status.value], float(by_status.get(status.value, 0)))
+        yield jobs

@@ -1,0 +1,153 @@
+"""Recipient lists from CSV files or JSON objects: parsing, normalising and validating, row by row."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from email_validator import EmailNotValidError, validate_email
+
+from mass_mailer.errors import InvalidInput, PayloadTooLarge, Unprocessable
+from mass_mailer.settings import get_settings
+
+EMAIL_COLUMN_NAMES = ("email", "e_mail", "email_address", "e_mail_address", "mail", "email_addr",
+                      "emailaddress", "recipient", "recipient_email", "to")
+DELIMITERS = ",;\t|"
+MAX_FIELD_LEN = 10_000
+
+
+@dataclass
+class ParsedRecipients:
+    """A validated recipient list: valid rows to send to and rejected rows with their reasons."""
+
+    columns: list[str]
+    rows: list[dict[str, Any]]  # every data row, as read (normalised keys)
+    valid: list[dict[str, Any]]  # {"email": ..., other fields...}, duplicates and invalid ones removed
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # {"row", "email", "reason"}
+    email_column: str = "email"
+
+
+def normalise_header(name: Any) -> str:
+    """A column header in lower_snake_case, usable as a template variable."""
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(name).strip())
+    text = re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower()
+    if text and text[0].isdigit():
+        text = "f_" + text
+    return text or "column"
+
+
+def parse_recipients_csv(data: bytes, email_column: str | None = None) -> ParsedRecipients:
+    """Parse an uploaded CSV file into recipients; raise a domain error when the file cannot be used."""
+    settings = get_settings()
+    if len(data) > settings.max_upload_mb * 1024 * 1024:
+        raise PayloadTooLarge(f"The file is larger than {settings.max_upload_mb} MB")
+    text = _decode(data)
+    if not text.strip():
+        raise InvalidInput("The CSV file is empty")
+    frame = _read_frame(text)
+    columns = _unique_headers(frame.columns)
+    frame.columns = columns
+    column = _email_column(columns, email_column)
+    rows = [_clean_row(record) for record in frame.to_dict("records")]
+    return validate_recipients(rows, columns=columns, email_column=column, first_row=2)
+
+
+def parse_recipients_json(items: list[dict[str, Any]]) -> ParsedRecipients:
+    """Recipients given as JSON objects, each with an "email" field."""
+    rows = [{normalise_header(k): v for k, v in item.items() if v is not None} for item in items]
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    return validate_recipients(rows, columns=columns, email_column="email", first_row=1)
+
+
+def validate_recipients(rows: list[dict[str, Any]], *, columns: list[str], email_column: str,
+                        first_row: int) -> ParsedRecipients:
+    """Check every address, drop duplicates case-insensitively, and keep the other fields as data."""
+    if len(rows) > get_settings().max_recipients:
+        raise PayloadTooLarge(f"Too many recipients: at most {get_settings().max_recipients} per job")
+    seen: set[str] = set()
+    valid, rejected = [], []
+    for number, row in enumerate(rows, start=first_row):
+        raw = str(row.get(email_column) or "").strip()
+        reason, email = _check_address(raw)
+        if reason is None and email.lower() in seen:
+            reason = "duplicate"
+        if reason:
+            rejected.append({"row": number, "email": raw, "reason": reason})
+            continue
+        seen.add(email.lower())
+        data = {k: v for k, v in row.items() if k != email_column}
+        valid.append({"email": email, **data})
+    return ParsedRecipients(columns=columns, rows=rows, valid=valid, rejected=rejected, email_column=email_column)
+
+
+def _check_address(raw: str) -> tuple[str | None, str]:
+    if not raw:
+        return "missing email address", raw
+    try:
+        return None, validate_email(raw, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        return f"invalid email address: {exc}", raw
+
+
+def _decode(data: bytes) -> str:
+    # UTF-8 (a BOM is dropped) first; spreadsheets on Windows often save cp1252; latin-1 never fails.
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
+def _read_frame(text: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(io.StringIO(text), sep=_delimiter(text), dtype=str, keep_default_na=False,
+                           na_values=[""], skipinitialspace=True, skip_blank_lines=True, engine="c")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise InvalidInput(f"The CSV file could not be read: {str(exc).splitlines()[0][:200]}") from None
+
+
+def _delimiter(text: str) -> str:
+    sample = text[:64 * 1024]
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        header = sample.splitlines()[0] if sample else ""
+        return max(DELIMITERS, key=header.count)
+
+
+def _unique_headers(headers) -> list[str]:
+    names: list[str] = []
+    for header in headers:
+        name = base = normalise_header(header)
+        suffix = 2
+        while name in names:
+            name, suffix = f"{base}_{suffix}", suffix + 1
+        names.append(name)
+    return names
+
+
+def _email_column(columns: list[str], requested: str | None) -> str:
+    if requested:
+        name = normalise_header(requested)
+        if name not in columns:
+            raise Unprocessable(f"The CSV file has no column named {requested!r}")
+        return name
+    for candidate in EMAIL_COLUMN_NAMES:
+        if candidate in columns:
+            return candidate
+    found = [c for c in columns if "mail" in c]
+    if len(found) == 1:
+        return found[0]
+    raise Unprocessable("No email column found: name a column 'email' or choose it with email_column")
+
+
+def _clean_row(record: dict[str, Any]) -> dict[str, Any]:
+    # NaN (an empty cell) becomes a missing field, so templates can use `default`.
+    return {k: str(v)[:MAX_FIELD_LEN] for k, v in record.items()
+            if v is not None and not (isinstance(v, float) and math.isnan(v))}

@@ -1,0 +1,94 @@
+"""Periodic duties: recover stranded claims, bring rested senders back, start and re-plan jobs, finish them."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+
+from sqlalchemy import text
+from sqlmodel import Session, select
+
+from mass_mailer.db import get_engine
+from mass_mailer.models import EmailJob, JobStatus
+from mass_mailer.redis_client import get_redis
+from mass_mailer.services.jobs import WAKE_KEY
+from mass_mailer.services.planner import Enqueue, dispatch_job
+from mass_mailer.services.sending import DELIVERY_UNKNOWN, FINISH_SQL, project_paused
+from mass_mailer.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+LOCK_KEY = "mm:scheduler:lock"
+RECONCILE_EVERY = 60.0
+
+# A claim whose lease expired belonged to a worker that died during the send: Gmail may have delivered it,
+# so it is failed (never retried: a retry could deliver twice). Unclaimed work is untouched and stays pending.
+_RECOVER_SQL = text("""
+    WITH r AS (UPDATE email_recipients SET status = 'failed', error_message = :reason, lease_expires_at = NULL
+               WHERE status = 'sending' AND lease_expires_at < now() RETURNING job_id)
+    UPDATE email_jobs j SET failed_count = j.failed_count + c.n, updated_at = now()
+    FROM (SELECT job_id, count(*) AS n FROM r GROUP BY job_id) c WHERE j.id = c.job_id
+""")
+_RESTED_SQL = text("""
+    UPDATE senders SET status = 'active', quota_reset_at = NULL, updated_at = now()
+    WHERE status = 'quota_exhausted' AND deleted_at IS NULL AND quota_reset_at <= now()
+""")
+_RECONCILE_SQL = text("""
+    UPDATE email_jobs j SET sent_count = c.sent, failed_count = c.failed
+    FROM (SELECT job_id, count(*) FILTER (WHERE status = 'sent') AS sent,
+                 count(*) FILTER (WHERE status = 'failed') AS failed
+          FROM email_recipients WHERE job_id IN (SELECT id FROM email_jobs WHERE status = 'in_progress')
+          GROUP BY job_id) c
+    WHERE j.id = c.job_id AND (j.sent_count, j.failed_count) IS DISTINCT FROM (c.sent, c.failed)
+""")
+
+
+def tick(*, enqueue: Enqueue, reconcile: bool = False) -> None:
+    """One round of every duty."""
+    with Session(get_engine(), expire_on_commit=False) as session:
+        recovered = session.execute(_RECOVER_SQL, {"reason": DELIVERY_UNKNOWN}).rowcount
+        rested = session.execute(_RESTED_SQL).rowcount
+        if reconcile:
+            session.execute(_RECONCILE_SQL)
+        session.commit()
+        if recovered or rested:
+            log.info("stranded claims failed as delivery unknown in %s job(s); %s sender(s) back from quota rest",
+                     recovered, rested)
+        if project_paused():
+            return
+        active = list(session.exec(select(EmailJob.id).where(
+            EmailJob.status.in_([JobStatus.QUEUED.value, JobStatus.IN_PROGRESS.value])).order_by(EmailJob.id)))
+        for job_id in active:
+            dispatch_job(session=session, job_id=job_id, enqueue=enqueue)
+            session.execute(FINISH_SQL, {"job_id": job_id})
+            session.commit()
+
+
+def run(*, enqueue: Enqueue, stop: threading.Event) -> None:
+    """Tick every SCHEDULER_INTERVAL_SECONDS (or at once when a job is created) while holding the lock."""
+    interval = get_settings().scheduler_interval_seconds
+    redis, me = get_redis(), uuid.uuid4().hex
+    last_reconcile = 0.0
+    while not stop.is_set():
+        if _hold_lock(redis, me, ttl=max(10, int(interval * 5))):
+            reconcile = time.monotonic() - last_reconcile > RECONCILE_EVERY
+            try:
+                tick(enqueue=enqueue, reconcile=reconcile)
+                last_reconcile = time.monotonic() if reconcile else last_reconcile
+            except Exception:  # noqa: BLE001 - one bad round must not stop the scheduler
+                log.exception("scheduler round failed")
+        redis.blpop([WAKE_KEY], timeout=max(1, int(interval)))
+        redis.delete(WAKE_KEY)
+
+
+_RENEW_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) and 1 or 0
+"""
+
+
+def _hold_lock(redis, me: str, ttl: int) -> bool:
+    """Take or keep the scheduler lock, so that two schedulers never work at once."""
+    return bool(redis.eval(_RENEW_LUA, 1, LOCK_KEY, me, ttl))

@@ -1,0 +1,70 @@
+"""Personalised subject and HTML: Jinja2 sandboxed templates, compiled once per job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import html2text
+from jinja2 import TemplateSyntaxError, Undefined
+from jinja2.exceptions import SecurityError, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from mass_mailer.errors import InvalidInput, Unprocessable
+
+
+@lru_cache
+def _environment(autoescape: bool) -> SandboxedEnvironment:
+    # Unknown fields render empty (Undefined), so a missing column never stops a send.
+    return SandboxedEnvironment(autoescape=autoescape, undefined=Undefined, keep_trailing_newline=True)
+
+
+@dataclass(frozen=True)
+class CompiledTemplates:
+    """The subject (plain text) and HTML (autoescaped) templates of one job."""
+
+    subject: Any
+    html: Any
+
+    def render(self, data: dict[str, Any]) -> tuple[str, str]:
+        """Subject and HTML for one recipient; line breaks in the subject become spaces."""
+        try:
+            subject = self.subject.render(data)
+            html = self.html.render(data)
+        except (SecurityError, TemplateError) as exc:
+            raise Unprocessable(f"The template cannot be rendered: {exc}") from None
+        return " ".join(subject.splitlines()).strip(), html
+
+
+def check_subject(subject: str) -> None:
+    """Refuse a subject that would inject headers."""
+    if "\r" in subject or "\n" in subject:
+        raise InvalidInput("The subject must be a single line (no CR or LF)")
+    if not subject.strip():
+        raise InvalidInput("The subject is empty")
+
+
+def compile_templates(subject: str, html: str) -> CompiledTemplates:
+    """Compile both templates; a syntax error is an Unprocessable naming the template and line."""
+    return CompiledTemplates(_compile(subject, "subject", autoescape=False),
+                             _compile(html, "html_content", autoescape=True))
+
+
+def _compile(source: str, name: str, *, autoescape: bool) -> Any:
+    try:
+        return _environment(autoescape).from_string(source)
+    except TemplateSyntaxError as exc:
+        raise Unprocessable(f"Template syntax error in {name} at line {exc.lineno}: {exc.message}") from None
+
+
+def render_preview(subject: str, html: str, row: dict[str, Any]) -> tuple[str, str]:
+    """The subject and HTML one recipient would get (for previews before a job is created)."""
+    return compile_templates(subject, html).render(row)
+
+
+def html_to_text(html: str) -> str:
+    """The text/plain alternative of an HTML body."""
+    converter = html2text.HTML2Text(bodywidth=0)
+    converter.ignore_images = True
+    return converter.handle(html)

@@ -1,0 +1,30 @@
+"""The Dramatiq broker on REDIS_URL, set up once; import this module before any actor."""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import Middleware
+
+from mass_mailer.services.sending import STOPPING
+from mass_mailer.settings import get_settings
+
+
+class StopBatchesOnShutdown(Middleware):
+    """On worker shutdown, running batches finish their current send, then hand their work over."""
+
+    def before_worker_shutdown(self, broker, worker) -> None:  # noqa: ARG002 - middleware hook signature
+        STOPPING.set()
+
+
+def _broker() -> RedisBroker:
+    settings = get_settings()
+    settings.require_serving()
+    # A dead worker's unacknowledged messages come back after 30 s (the scheduler covers the rest).
+    redis_broker = RedisBroker(url=settings.redis_url, heartbeat_timeout=30_000)
+    redis_broker.add_middleware(StopBatchesOnShutdown())
+    return redis_broker
+
+
+broker = _broker()
+dramatiq.set_broker(broker)
