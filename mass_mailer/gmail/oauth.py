@@ -15,6 +15,9 @@ from mass_mailer.gmail.credentials import GMAIL_SEND_SCOPE
 from mass_mailer.settings import get_settings
 
 log = logging.getLogger(__name__)
+# These libraries log whole token responses at DEBUG; keep them quiet whatever LOG_LEVEL says.
+for _noisy in ("requests_oauthlib", "oauthlib"):
+    logging.getLogger(_noisy).setLevel(logging.INFO)
 
 SIGNIN_SCOPES = ["openid", "https://www.googleapis.com/auth/userinfo.email",
                  "https://www.googleapis.com/auth/userinfo.profile"]
