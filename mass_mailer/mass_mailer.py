@@ -1,8 +1,27 @@
 """The Reflex app: the UI pages plus the REST API on the same port."""
 
+import logging
+
 import reflex as rx
 
 from mass_mailer import api
-from mass_mailer.pages import index  # noqa: F401 - registers the pages
+from mass_mailer.errors import DomainError
+from mass_mailer.pages import admin, compose, dashboard, outbox, profile, senders  # noqa: F401 - registers pages
 
-app = rx.App(api_transformer=api.create_app())
+log = logging.getLogger(__name__)
+
+
+def _backend_error(exception: Exception) -> rx.event.EventSpec:
+    """An event handler failed: domain errors become their user-safe message, anything else a calm toast."""
+    if isinstance(exception, DomainError):
+        return rx.toast.error(exception.message)
+    log.error("unexpected error in the UI", exc_info=exception)
+    return rx.toast.error("Something went wrong on our side. Please try again.")
+
+
+app = rx.App(
+    api_transformer=api.create_app(),
+    backend_exception_handler=_backend_error,
+    stylesheets=["/styles.css"],
+    style={"font_family": "var(--default-font-family)"},
+)

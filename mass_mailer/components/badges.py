@@ -1,0 +1,31 @@
+"""Status badges: one colour per status, the same everywhere."""
+
+import reflex as rx
+
+_COLORS = {
+    "active": "green",
+    "reauth_required": "orange",
+    "quota_exhausted": "amber",
+    "queued": "gray",
+    "in_progress": "blue",
+    "completed": "green",
+    "failed": "red",
+    "cancelled": "gray",
+    "pending": "gray",
+    "sent": "green",
+    "admin": "violet",
+    "user": "gray",
+}
+
+_LABELS = {
+    "reauth_required": "reauth required",
+    "quota_exhausted": "quota exhausted",
+    "in_progress": "in progress",
+}
+
+
+def status_badge(status: rx.Var[str] | str, **props) -> rx.Component:
+    """A soft badge coloured after the status."""
+    color = rx.match(status, *[(key, value) for key, value in _COLORS.items()], "gray")
+    label = rx.match(status, *[(key, value) for key, value in _LABELS.items()], status)
+    return rx.badge(label, color_scheme=color, variant="soft", radius="full", size="2", **props)

@@ -1,0 +1,117 @@
+"""The page shell: demo banner, sign-in screen for visitors, sidebar and content for users."""
+
+from collections.abc import Callable
+
+import reflex as rx
+
+from mass_mailer.components.cards import empty_state
+from mass_mailer.components.nav import brand, sidebar, top_bar
+from mass_mailer.state.auth import AuthState
+
+
+def demo_banner() -> rx.Component:
+    """Shown on every page in demo mode."""
+    return rx.cond(
+        AuthState.demo_mode,
+        rx.hstack(
+            rx.icon("flask-conical", size=15),
+            rx.text(rx.text.strong("Demo mode"),
+                    " — Google is emulated: anyone can sign in as any address, and mail goes to the built-in "
+                    "outbox, never to the Internet.", size="2"),
+            justify="center",
+            align="center",
+            width="100%",
+            padding="0.45em 1em",
+            background_color=rx.color("amber", 4),
+            color=rx.color("amber", 12),
+            border_bottom=f"1px solid {rx.color('amber', 6)}",
+            data_testid="demo-banner",
+        ),
+        rx.fragment(),
+    )
+
+
+def sign_in_screen() -> rx.Component:
+    """What a signed-out visitor sees on any page."""
+    return rx.center(
+        rx.card(
+            rx.vstack(
+                brand(),
+                rx.heading("Sign in", size="6", letter_spacing="-0.02em", margin_top="0.75em"),
+                rx.text("Send personalised mass email through your own Gmail accounts.", color_scheme="gray",
+                        size="2"),
+                rx.cond(
+                    AuthState.demo_mode,
+                    rx.vstack(
+                        rx.text("Email address", size="2", weight="medium"),
+                        rx.input(placeholder="you@example.com", value=AuthState.login_hint,
+                                 on_change=AuthState.set_login_hint, size="3", width="100%",
+                                 data_testid="login-hint"),
+                        rx.text("Demo mode: sign in as any address.", size="1", color_scheme="gray"),
+                        spacing="1",
+                        width="100%",
+                        margin_top="0.5em",
+                    ),
+                    rx.fragment(),
+                ),
+                rx.button(
+                    rx.el.a(rx.icon("log-in", size=16), "Sign in with Google", href=AuthState.sign_in_url,
+                            data_testid="sign-in"),
+                    as_child=True, size="3", width="100%", margin_top="0.5em",
+                ),
+                spacing="3",
+                width="100%",
+            ),
+            size="4",
+            width="100%",
+            max_width="400px",
+        ),
+        min_height="80vh",
+        padding="1em",
+    )
+
+
+def _loading() -> rx.Component:
+    return rx.center(rx.spinner(size="3"), min_height="80vh")
+
+
+def _forbidden() -> rx.Component:
+    return empty_state("shield-alert", "Admins only", "This page is for administrators.")
+
+
+def app_frame(content: rx.Component) -> rx.Component:
+    return rx.flex(
+        sidebar(),
+        rx.box(
+            top_bar(),
+            rx.box(content, padding=["1em", "1.5em", "2em 2.5em"], max_width="1200px", margin_x="auto",
+                   width="100%"),
+            flex="1",
+            min_width="0",
+        ),
+        width="100%",
+        min_height="100vh",
+    )
+
+
+def dashboard_page(route: str, title: str, on_load, admin_only: bool = False) -> Callable:
+    """Register a page inside the shell; signed-out visitors get the sign-in screen, non-admins a notice."""
+
+    def decorator(render: Callable[[], rx.Component]) -> Callable[[], rx.Component]:
+        def page() -> rx.Component:
+            content = render()
+            if admin_only:
+                content = rx.cond(AuthState.is_admin, content, _forbidden())
+            return rx.box(
+                demo_banner(),
+                rx.cond(AuthState.checked,
+                        rx.cond(AuthState.signed_in, app_frame(content), sign_in_screen()),
+                        _loading()),
+                width="100%",
+            )
+
+        page.__name__ = render.__name__
+        rx.page(route=route, title=f"{title} · mass_mailer", on_load=on_load)(page)
+        return page
+
+    return decorator

@@ -1,0 +1,252 @@
+"""/new: compose an email, upload recipients, preview, test and start sending."""
+
+import reflex as rx
+
+from mass_mailer.components.badges import status_badge
+from mass_mailer.components.cards import empty_state, page_header, sandboxed_html, section
+from mass_mailer.components.editor import html_editor
+from mass_mailer.components.layout import dashboard_page
+from mass_mailer.pages import routes
+from mass_mailer.state.compose import ComposeState, RejectedRow, SenderOption
+
+UPLOAD_ID = "recipients_csv"
+
+
+def _dropzone() -> rx.Component:
+    return rx.upload(
+        rx.vstack(
+            rx.center(rx.icon("upload", size=20), width="40px", height="40px", border_radius="999px",
+                      background_color=rx.color("accent", 3), color=rx.color("accent", 11)),
+            rx.text(rx.text.strong("Drop a CSV file here"), " or click to choose one", size="2"),
+            rx.text("One row per recipient, with a header row. An 'email' column is found automatically; other "
+                    "columns become merge fields.", size="1", color_scheme="gray", text_align="center"),
+            align="center",
+            spacing="2",
+        ),
+        id=UPLOAD_ID,
+        multiple=False,
+        max_files=1,
+        accept={"text/csv": [".csv"], "text/plain": [".txt", ".tsv"]},
+        on_drop=ComposeState.handle_upload,
+        border=f"1.5px dashed {rx.color('gray', 7)}",
+        border_radius="12px",
+        padding="1.5em",
+        width="100%",
+        cursor="pointer",
+        _hover={"border_color": rx.color("accent", 8), "background_color": rx.color("accent", 2)},
+        data_testid="csv-upload",
+    )
+
+
+def _rejected_row(row: RejectedRow) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.text(row.row, size="1")),
+        rx.table.cell(rx.code(rx.cond(row.email != "", row.email, "—"), size="1", variant="ghost")),
+        rx.table.cell(rx.text(row.reason, size="1", color_scheme="red")),
+        data_testid="rejected-row",
+    )
+
+
+def _recipients_summary() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            rx.icon("file-spreadsheet", size=18, color=rx.color("accent", 11)),
+            rx.text(ComposeState.file_name, weight="medium", size="2", class_name="truncate"),
+            rx.spacer(),
+            rx.icon_button(rx.icon("x", size=14), variant="ghost", color_scheme="gray", size="1",
+                           on_click=ComposeState.remove_file, aria_label="Remove file"),
+            align="center",
+            width="100%",
+        ),
+        rx.hstack(
+            rx.badge(rx.icon("circle-check", size=13), ComposeState.valid_count, " valid", color_scheme="green",
+                     size="2", radius="full", data_testid="valid-count"),
+            rx.cond(ComposeState.rejected.length() > 0,
+                    rx.badge(rx.icon("circle-x", size=13), ComposeState.rejected.length(), " rejected",
+                             color_scheme="red", size="2", radius="full"),
+                    rx.fragment()),
+            rx.spacer(),
+            rx.cond(ComposeState.columns.length() > 0, rx.hstack(
+                rx.text("Email column", size="1", color_scheme="gray"),
+                rx.select(ComposeState.columns, value=ComposeState.email_column,
+                          on_change=ComposeState.choose_email_column, size="1", data_testid="email-column"),
+                align="center"), rx.fragment()),
+            align="center",
+            width="100%",
+            wrap="wrap",
+        ),
+        rx.cond(ComposeState.sample.length() > 0, rx.box(
+            rx.table.root(
+                rx.table.header(rx.table.row(rx.foreach(ComposeState.columns,
+                                                        lambda c: rx.table.column_header_cell(c)))),
+                rx.table.body(rx.foreach(ComposeState.sample, lambda cells: rx.table.row(
+                    rx.foreach(cells, lambda cell: rx.table.cell(rx.text(cell, size="1", class_name="truncate",
+                                                                         max_width="14em")))))),
+                size="1", variant="surface", width="100%"),
+            overflow_x="auto", width="100%"), rx.fragment()),
+        rx.cond(ComposeState.rejected.length() > 0, rx.vstack(
+            rx.text("Rejected rows — they will not be sent", size="2", weight="medium", color_scheme="red"),
+            rx.box(rx.table.root(
+                rx.table.header(rx.table.row(rx.table.column_header_cell("Row"),
+                                             rx.table.column_header_cell("Email"),
+                                             rx.table.column_header_cell("Reason"))),
+                rx.table.body(rx.foreach(ComposeState.rejected, _rejected_row)),
+                size="1", variant="surface", width="100%"), max_height="220px", overflow_y="auto", width="100%"),
+            spacing="2", width="100%"), rx.fragment()),
+        spacing="3",
+        width="100%",
+    )
+
+
+def recipients_card() -> rx.Component:
+    return section(
+        "Recipients",
+        rx.cond(ComposeState.csv_error != "",
+                rx.callout(ComposeState.csv_error, icon="triangle-alert", color_scheme="red", size="1", width="100%",
+                           data_testid="csv-error"),
+                rx.fragment()),
+        rx.cond(ComposeState.file_name != "", _recipients_summary(), _dropzone()),
+    )
+
+
+def _sender_option(sender: SenderOption) -> rx.Component:
+    return rx.hstack(
+        rx.checkbox(checked=sender.selected, on_change=lambda _: ComposeState.toggle_sender(sender.id),
+                    disabled=sender.status == "reauth_required"),
+        rx.text(sender.email, size="2", class_name="truncate", flex="1"),
+        status_badge(sender.status),
+        rx.text(sender.remaining_today, " left", size="1", color_scheme="gray", white_space="nowrap"),
+        align="center",
+        width="100%",
+        padding="0.5em 0.75em",
+        border_radius="8px",
+        border=f"1px solid {rx.color('gray', 4)}",
+    )
+
+
+def senders_card() -> rx.Component:
+    return section(
+        "Send through",
+        rx.cond(
+            ComposeState.senders.length() > 0,
+            rx.vstack(rx.foreach(ComposeState.senders, _sender_option), spacing="2", width="100%"),
+            empty_state("at-sign", "No sender yet", "Connect a Gmail account to send through.",
+                        rx.link(rx.button("Add Gmail account", variant="soft"), href=routes.SENDERS)),
+        ),
+        rx.cond(ComposeState.estimate != "",
+                rx.hstack(rx.icon("clock", size=15), rx.text(ComposeState.estimate, size="2"),
+                          color=rx.color("gray", 11), align="center", data_testid="estimate"),
+                rx.fragment()),
+    )
+
+
+def _merge_field(name: str) -> rx.Component:
+    return rx.tooltip(
+        rx.badge("{{ ", name, " }}", variant="surface", radius="full", cursor="pointer",
+                 on_click=[rx.set_clipboard("{{ " + name + " }}"), rx.toast.info("Copied — paste it in the editor")]),
+        content="Click to copy",
+    )
+
+
+def message_card() -> rx.Component:
+    return section(
+        "Message",
+        rx.vstack(
+            rx.text("Subject", size="2", weight="medium"),
+            rx.input(value=ComposeState.subject, on_change=ComposeState.set_subject, size="3", width="100%",
+                     placeholder="Subject — merge fields work here too", data_testid="subject"),
+            spacing="1",
+            width="100%",
+        ),
+        rx.grid(
+            rx.vstack(
+                rx.text("HTML", size="2", weight="medium"),
+                rx.box(html_editor(ComposeState.html, ComposeState.set_html, height="460px"),
+                       width="100%", data_testid="html-editor"),
+                rx.hstack(rx.text("Merge fields:", size="1", color_scheme="gray"),
+                          rx.foreach(ComposeState.merge_fields, _merge_field), wrap="wrap", spacing="2",
+                          align="center"),
+                rx.text("Jinja2 syntax: {{ field }}, {{ field | default(\"...\") }}, {% if field %}…{% endif %}.",
+                        size="1", color_scheme="gray"),
+                spacing="2",
+                width="100%",
+                min_width="0",
+            ),
+            rx.vstack(
+                rx.hstack(
+                    rx.text("Preview", size="2", weight="medium"),
+                    rx.spacer(),
+                    rx.cond(ComposeState.preview_count > 1, rx.hstack(
+                        rx.icon_button(rx.icon("chevron-left", size=14), size="1", variant="soft",
+                                       on_click=ComposeState.step_preview(-1), aria_label="Previous recipient"),
+                        rx.text(ComposeState.preview_index + 1, " / ", ComposeState.preview_count, size="1"),
+                        rx.icon_button(rx.icon("chevron-right", size=14), size="1", variant="soft",
+                                       on_click=ComposeState.step_preview(1), aria_label="Next recipient"),
+                        align="center"), rx.fragment()),
+                    width="100%",
+                    align="center",
+                ),
+                rx.box(
+                    rx.text("To: ", rx.text.strong(ComposeState.preview_email), size="1", color_scheme="gray"),
+                    rx.text("Subject: ", rx.text.strong(ComposeState.preview_subject), size="2",
+                            data_testid="preview-subject"),
+                    padding="0.6em 0.8em",
+                    border_radius="8px",
+                    background_color=rx.color("gray", 2),
+                    border=f"1px solid {rx.color('gray', 4)}",
+                    width="100%",
+                ),
+                rx.cond(ComposeState.template_error != "",
+                        rx.callout(ComposeState.template_error, icon="triangle-alert", color_scheme="red", size="1",
+                                   width="100%", data_testid="template-error"),
+                        rx.fragment()),
+                sandboxed_html(ComposeState.preview_html, height="400px", data_testid="preview-frame"),
+                spacing="2",
+                width="100%",
+                min_width="0",
+            ),
+            columns=rx.breakpoints(initial="1", lg="2"),
+            spacing="4",
+            width="100%",
+        ),
+    )
+
+
+def action_bar() -> rx.Component:
+    return rx.card(
+        rx.flex(
+            rx.text(rx.cond(ComposeState.valid_count > 0,
+                            rx.text(rx.text.strong(ComposeState.valid_count), " recipients ready"),
+                            "Upload recipients to start"), size="2", color_scheme="gray"),
+            rx.spacer(),
+            rx.hstack(
+                rx.button(rx.icon("flask-conical", size=15), "Send test to myself", variant="soft",
+                          on_click=ComposeState.send_test, disabled=ComposeState.senders.length() == 0,
+                          data_testid="send-test"),
+                rx.button(rx.icon("send", size=15), "Start sending", on_click=ComposeState.start,
+                          disabled=~ComposeState.can_start, loading=ComposeState.busy, data_testid="start-sending"),
+                spacing="2",
+            ),
+            align="center",
+            gap="3",
+            wrap="wrap",
+            width="100%",
+        ),
+        position="sticky",
+        bottom="1em",
+        width="100%",
+        style={"backdrop_filter": "blur(8px)"},
+    )
+
+
+@dashboard_page(routes.COMPOSE, "New email", on_load=ComposeState.load)
+def compose_page() -> rx.Component:
+    return rx.vstack(
+        page_header("New email", "Personalised for every recipient, sent through your Gmail accounts."),
+        rx.grid(recipients_card(), senders_card(), columns=rx.breakpoints(initial="1", md="2"), spacing="4",
+                width="100%"),
+        message_card(),
+        action_bar(),
+        spacing="5",
+        width="100%",
+    )

@@ -1,0 +1,24 @@
+"""Every UI route in one place."""
+
+DASHBOARD = "/"
+COMPOSE = "/new"
+SENDERS = "/senders"
+JOB = "/jobs/[job_id]"
+ADMIN = "/admin"
+PROFILE = "/profile"
+OUTBOX = "/outbox"
+
+# Browser navigations handled by the REST API (they set cookies and redirect back).
+SIGN_IN = "/api/auth/login"
+SIGN_OUT = "/api/auth/signout"
+CONNECT_SENDER = "/api/senders/connect"
+
+
+def job(job_id: int | str) -> str:
+    """The page of one job."""
+    return f"/jobs/{job_id}"
+
+
+def job_export(job_id: int | str) -> str:
+    """The CSV download of one job's recipients."""
+    return f"/api/email-jobs/{job_id}/recipients?format=csv"

@@ -1,0 +1,68 @@
+"""The admin page: every user, their role and activation, with the same rules as the API."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import reflex as rx
+
+from mass_mailer.db import session_scope
+from mass_mailer.services import users as users_service
+from mass_mailer.state.auth import signed_in_admin
+from mass_mailer.state.formatting import when
+
+
+@dataclasses.dataclass
+class UserRow:
+    id: int = 0
+    email: str = ""
+    name: str = ""
+    role: str = ""
+    is_active: bool = True
+    created_at: str = ""
+    last_login_at: str = ""
+    job_count: int = 0
+    sent_count: int = 0
+
+
+class AdminState(rx.State):
+    users: list[UserRow] = []
+    search: str = ""
+
+    @rx.var
+    def shown(self) -> list[UserRow]:
+        needle = self.search.strip().lower()
+        return [u for u in self.users if needle in u.email.lower() or needle in u.name.lower()]
+
+    @rx.event
+    def set_search(self, value: str) -> None:
+        self.search = value
+
+    @rx.event
+    async def load(self):
+        """on_load: admins only (checked here and by the service's callers alike)."""
+        if await signed_in_admin(self) is not None:
+            self._refresh()
+
+    def _refresh(self) -> None:
+        with session_scope() as session:
+            summaries = users_service.list_users(session=session)
+        self.users = [UserRow(id=u.id, email=u.email, name=u.name or "", role=u.role, is_active=u.is_active,
+                              created_at=when(u.created_at), last_login_at=when(u.last_login_at),
+                              job_count=u.job_count, sent_count=u.sent_count) for u in summaries]
+
+    async def _update(self, user_id: int, **change):
+        if await signed_in_admin(self) is None:
+            return rx.toast.error("Only admins can change users")
+        with session_scope() as session:
+            user = users_service.update_user(session=session, user_id=user_id, **change)
+        self._refresh()
+        return rx.toast.success(f"Updated {user.email}")
+
+    @rx.event
+    async def set_role(self, user_id: int, role: str):
+        return await self._update(user_id, role=role)
+
+    @rx.event
+    async def set_active(self, user_id: int, active: bool):
+        return await self._update(user_id, is_active=active)

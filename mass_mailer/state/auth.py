@@ -1,0 +1,101 @@
+"""The signed-in user, read from the HttpOnly `mm_token` cookie sent with the websocket handshake."""
+
+from __future__ import annotations
+
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import urlencode
+
+import reflex as rx
+
+from mass_mailer.db import session_scope
+from mass_mailer.models import Role, User
+from mass_mailer.pages import routes
+from mass_mailer.services import auth as auth_service
+from mass_mailer.settings import get_settings
+
+TOKEN_COOKIE = "mm_token"
+
+
+def token_from_cookie_header(header: str) -> str | None:
+    """The session JWT in a Cookie header, if any."""
+    try:
+        cookie = SimpleCookie(header or "")
+    except CookieError:
+        return None
+    morsel = cookie.get(TOKEN_COOKIE)
+    return morsel.value if morsel else None
+
+
+class AuthState(rx.State):
+    """Who is signed in; validated against the database on every page load and every action."""
+
+    checked: bool = False
+    signed_in: bool = False
+    user_id: int = 0
+    email: str = ""
+    name: str = ""
+    picture: str = ""
+    role: str = ""
+    demo_mode: bool = False
+    login_hint: str = ""
+
+    @rx.var
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    @rx.var
+    def display_name(self) -> str:
+        return self.name or self.email
+
+    @rx.var
+    def initials(self) -> str:
+        return (self.name or self.email or "?")[:1].upper()
+
+    next_path: str = "/"
+
+    @rx.var
+    def sign_in_url(self) -> str:
+        """Starts Google sign-in and comes back to the page the visitor asked for."""
+        params = {"next": self.next_path or "/"}
+        if self.login_hint.strip():
+            params["login_hint"] = self.login_hint.strip()
+        return f"{routes.SIGN_IN}?{urlencode(params)}"
+
+    @rx.event
+    def set_login_hint(self, value: str) -> None:
+        self.login_hint = value
+
+    def current_user(self) -> User | None:
+        """Validate the cookie's token now and refresh the user's fields; None when signed out."""
+        self.demo_mode = get_settings().demo_mode
+        self.next_path = self.router.url.path or "/"
+        token = token_from_cookie_header(self.router.headers.cookie)
+        user = None
+        if token:
+            with session_scope() as session:
+                user = auth_service.user_from_token(token, session=session)
+        self.checked = True
+        self.signed_in = user is not None
+        self.user_id = user.id if user else 0
+        self.email = user.email if user else ""
+        self.name = (user.name or "") if user else ""
+        self.picture = (user.picture or "") if user else ""
+        self.role = user.role if user else ""
+        return user
+
+    @rx.event
+    def check(self) -> None:
+        """on_load guard of every page: signed-out visitors see the sign-in screen instead of the page."""
+        self.current_user()
+
+
+async def signed_in_user(state: rx.State) -> User | None:
+    """The signed-in user for an event of any page state (re-validated, never cached)."""
+    auth = await state.get_state(AuthState)
+    return auth.current_user()
+
+
+async def signed_in_admin(state: rx.State) -> User | None:
+    """The signed-in user when an admin, else None."""
+    user = await signed_in_user(state)
+    return user if user is not None and user.role == Role.ADMIN else None

@@ -1,0 +1,233 @@
+"""The new-email page: recipients from CSV, senders, the HTML template with a live preview, test and start."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import reflex as rx
+
+from mass_mailer.db import session_scope
+from mass_mailer.errors import DomainError, InvalidInput
+from mass_mailer.models import SenderStatus
+from mass_mailer.pages import routes
+from mass_mailer.services import jobs as jobs_service
+from mass_mailer.services import senders as senders_service
+from mass_mailer.services.recipients_csv import parse_recipients_csv
+from mass_mailer.services.templating import render_preview
+from mass_mailer.settings import get_settings
+from mass_mailer.state.auth import signed_in_user
+from mass_mailer.state.formatting import duration
+
+SAMPLE_ROWS = 5
+PREVIEW_ROWS = 50
+
+DEFAULT_SUBJECT = "Hello {{ first_name | default('there') }}"
+DEFAULT_HTML = """<div style="font-family: -apple-system, Segoe UI, Roboto, sans-serif; max-width: 560px;
+            margin: 0 auto; padding: 24px; color: #1f2937;">
+  <h1 style="font-size: 22px; margin: 0 0 12px;">Hi {{ first_name | default("there") }},</h1>
+  <p style="line-height: 1.6;">Thanks for being with us. Here is what is new this month.</p>
+  <p style="line-height: 1.6;">
+    <a href="https://example.com" style="background: #4f46e5; color: white; padding: 10px 16px;
+       border-radius: 8px; text-decoration: none;">Read more</a>
+  </p>
+  <p style="color: #6b7280; font-size: 13px;">You get this email as {{ email }}.</p>
+</div>
+"""
+
+
+@dataclasses.dataclass
+class RejectedRow:
+    row: int = 0
+    email: str = ""
+    reason: str = ""
+
+
+@dataclasses.dataclass
+class SenderOption:
+    id: int = 0
+    email: str = ""
+    status: str = ""
+    remaining_today: int = 0
+    selected: bool = True
+
+
+class ComposeState(rx.State):
+    subject: str = DEFAULT_SUBJECT
+    html: str = DEFAULT_HTML
+    file_name: str = ""
+    columns: list[str] = []
+    email_column: str = ""
+    sample: list[list[str]] = []
+    valid_count: int = 0
+    rejected: list[RejectedRow] = []
+    csv_error: str = ""
+    preview_index: int = 0
+    preview_email: str = ""
+    preview_subject: str = ""
+    preview_html: str = ""
+    template_error: str = ""
+    senders: list[SenderOption] = []
+    rate_per_minute: int = 60
+    busy: bool = False
+    _csv: bytes = b""
+    _preview_rows: list[dict] = []
+
+    @rx.var
+    def merge_fields(self) -> list[str]:
+        return ["email", *[c for c in self.columns if c != self.email_column]]
+
+    @rx.var
+    def preview_count(self) -> int:
+        return len(self._preview_rows)
+
+    @rx.var
+    def estimate(self) -> str:
+        """How long the job takes at the configured pace, bounded by the chosen senders' remaining quota."""
+        usable = [s for s in self.senders if s.selected and s.status != SenderStatus.REAUTH_REQUIRED]
+        if not usable or not self.valid_count:
+            return ""
+        rate = self.rate_per_minute * len(usable)
+        remaining = sum(s.remaining_today for s in usable if s.status == SenderStatus.ACTIVE)
+        now = min(self.valid_count, remaining)
+        text = f"About {duration(math.ceil(now / rate * 60))} at {rate}/min" if now else "No quota left today"
+        if remaining < self.valid_count:
+            text += f"; {self.valid_count - now} more wait for quota to free up (rolling 24 h)"
+        return text
+
+    @rx.var
+    def can_start(self) -> bool:
+        return (self.valid_count > 0 and self.template_error == "" and self.subject.strip() != ""
+                and any(s.selected for s in self.senders))
+
+    @rx.event
+    async def load(self):
+        """on_load: sign-in check, the user's senders, and a first preview."""
+        user = await signed_in_user(self)
+        if user is None:
+            return
+        self.rate_per_minute = get_settings().sender_rate_per_minute
+        with session_scope() as session:
+            views = senders_service.list_senders(session=session, user_id=user.id)
+        chosen = {s.id for s in self.senders if s.selected} or {v.id for v in views}
+        self.senders = [SenderOption(id=v.id, email=v.email, status=v.status, remaining_today=v.remaining_today,
+                                     selected=v.id in chosen and v.status != SenderStatus.REAUTH_REQUIRED)
+                        for v in views]
+        self._render_preview()
+
+    @rx.event
+    def toggle_sender(self, sender_id: int) -> None:
+        self.senders = [dataclasses.replace(s, selected=not s.selected) if s.id == sender_id else s
+                        for s in self.senders]
+
+    @rx.event
+    def set_subject(self, value: str) -> None:
+        self.subject = value
+        self._render_preview()
+
+    @rx.event
+    def set_html(self, value: str) -> None:
+        self.html = value
+        self._render_preview()
+
+    @rx.event
+    def step_preview(self, delta: int) -> None:
+        if self._preview_rows:
+            self.preview_index = (self.preview_index + delta) % len(self._preview_rows)
+        self._render_preview()
+
+    def _render_preview(self) -> None:
+        row = self._preview_rows[self.preview_index] if self._preview_rows else {"email": "someone@example.com"}
+        self.preview_email = row.get("email", "")
+        try:
+            self.preview_subject, self.preview_html = render_preview(self.subject, self.html, row)
+            self.template_error = ""
+        except DomainError as exc:  # a half-typed template is normal while editing: show it, keep the last preview
+            self.template_error = exc.message
+
+    @rx.event
+    async def handle_upload(self, files: list[rx.UploadFile]):
+        """A CSV dropped or chosen: parse it and show columns, sample rows, valid count and rejected rows."""
+        if not files:
+            return
+        limit = get_settings().max_upload_mb * 1024 * 1024
+        upload = files[0]
+        data = await upload.read(limit + 1)
+        self.file_name = upload.name or "recipients.csv"
+        if len(data) > limit:
+            self._clear_recipients(f"{self.file_name} is larger than {get_settings().max_upload_mb} MB")
+            return
+        self._csv = data
+        self._parse(None)
+
+    @rx.event
+    def choose_email_column(self, column: str) -> None:
+        self._parse(column)
+
+    @rx.event
+    def remove_file(self) -> None:
+        self.file_name = ""
+        self._clear_recipients("")
+
+    def _clear_recipients(self, error: str) -> None:
+        self._csv, self._preview_rows = b"", []
+        self.columns, self.sample, self.rejected, self.valid_count, self.email_column = [], [], [], 0, ""
+        self.csv_error, self.preview_index = error, 0
+        self._render_preview()
+
+    def _parse(self, email_column: str | None) -> None:
+        try:
+            parsed = parse_recipients_csv(self._csv, email_column)
+        except DomainError as exc:
+            data = self._csv
+            self._clear_recipients(exc.message)
+            self._csv = data  # keep the file so another email column can still be chosen
+            return
+        self.csv_error = ""
+        self.columns, self.email_column = parsed.columns, parsed.email_column
+        self.sample = [[str(row.get(c, "")) for c in parsed.columns] for row in parsed.rows[:SAMPLE_ROWS]]
+        self.valid_count = len(parsed.valid)
+        self.rejected = [RejectedRow(**r) for r in parsed.rejected]
+        self._preview_rows = parsed.valid[:PREVIEW_ROWS]
+        self.preview_index = 0
+        self._render_preview()
+
+    def _chosen_sender_ids(self) -> list[int]:
+        chosen = [s.id for s in self.senders if s.selected]
+        if not chosen:
+            raise InvalidInput("Choose at least one sender")
+        return chosen
+
+    @rx.event
+    async def send_test(self):
+        """One email to yourself, personalised with the previewed row, through the first chosen sender."""
+        user = await signed_in_user(self)
+        if user is None:
+            return None
+        row = self._preview_rows[self.preview_index] if self._preview_rows else {}
+        with session_scope() as session:
+            created = jobs_service.create_job_from_list(
+                session=session, user=user, subject=f"[Test] {self.subject}", html_content=self.html,
+                recipients=[{**row, "email": user.email}], sender_ids=self._chosen_sender_ids()[:1])
+        return rx.toast.success(f"Test email to {user.email} queued (job #{created.id})")
+
+    @rx.event
+    async def start(self):
+        """Create the job from the uploaded CSV and open its page."""
+        user = await signed_in_user(self)
+        if user is None:
+            return None
+        if not self._csv:
+            raise InvalidInput("Upload a CSV file of recipients first")
+        self.busy = True
+        try:
+            with session_scope() as session:
+                created = jobs_service.create_job_from_csv(
+                    session=session, user=user, subject=self.subject, html_content=self.html, data=self._csv,
+                    email_column=self.email_column or None, sender_ids=self._chosen_sender_ids())
+        finally:
+            self.busy = False
+        self.file_name = ""
+        self._clear_recipients("")
+        return [rx.redirect(routes.job(created.id)),
+                rx.toast.success(f"Sending to {created.total_recipients} recipients")]

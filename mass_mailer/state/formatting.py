@@ -1,0 +1,34 @@
+"""How times, durations and counts read in the UI."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def when(value: datetime | None) -> str:
+    """A timestamp, short, in UTC."""
+    if value is None:
+        return "—"
+    return value.astimezone(timezone.utc).strftime("%b %d, %H:%M UTC")
+
+
+def duration(seconds: float | None) -> str:
+    """'45 s', '12 min', '3 h 20 min', '2 d 4 h'."""
+    if seconds is None:
+        return "—"
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def percent(done: int, total: int) -> int:
+    """Whole percent, 0 for an empty total."""
+    return int(done * 100 / total) if total else 0

@@ -1,0 +1,55 @@
+"""Demo mode's outbox page: what the built-in emulator delivered for this user's senders."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import reflex as rx
+
+from mass_mailer.db import session_scope
+from mass_mailer.services import outbox as outbox_service
+from mass_mailer.services import senders as senders_service
+from mass_mailer.state.auth import signed_in_user
+
+
+@dataclasses.dataclass
+class OutboxRow:
+    id: str = ""
+    account: str = ""
+    recipient: str = ""
+    subject: str = ""
+    received_at: str = ""
+
+
+class OutboxState(rx.State):
+    messages: list[OutboxRow] = []
+    open_id: str = ""
+    open_subject: str = ""
+    open_to: str = ""
+    open_from: str = ""
+    open_html: str = ""
+    _bodies: dict[str, str] = {}
+
+    @rx.event
+    async def load(self):
+        user = await signed_in_user(self)
+        if user is None:
+            return
+        with session_scope() as session:
+            accounts = [s.email for s in senders_service.list_senders(session=session, user_id=user.id)]
+        found = outbox_service.list_messages(accounts=accounts)
+        self._bodies = {m.id: m.html or f"<pre>{m.text or ''}</pre>" for m in found}
+        self.messages = [OutboxRow(id=m.id, account=m.account, recipient=m.to, subject=m.subject,
+                                   received_at=m.received_at.replace("T", " ")[:19]) for m in found]
+
+    @rx.event
+    def open_message(self, message_id: str) -> None:
+        row = next((m for m in self.messages if m.id == message_id), None)
+        if row is None:
+            return
+        self.open_id, self.open_subject, self.open_to, self.open_from = row.id, row.subject, row.recipient, row.account
+        self.open_html = self._bodies.get(message_id, "")
+
+    @rx.event
+    def close_message(self) -> None:
+        self.open_id = ""

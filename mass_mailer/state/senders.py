@@ -1,0 +1,147 @@
+"""The senders page: connected Gmail accounts, their quota use, reconnect, quota edits and removal."""
+
+from __future__ import annotations
+
+import dataclasses
+from urllib.parse import urlencode
+
+import reflex as rx
+
+from mass_mailer.db import session_scope
+from mass_mailer.errors import InvalidInput
+from mass_mailer.models import SenderStatus
+from mass_mailer.pages import routes
+from mass_mailer.services import senders as senders_service
+from mass_mailer.settings import get_settings
+from mass_mailer.state.auth import signed_in_user
+from mass_mailer.state.formatting import percent, when
+
+
+@dataclasses.dataclass
+class SenderRow:
+    id: int = 0
+    email: str = ""
+    status: str = ""
+    daily_quota: int = 0
+    sent_24h: int = 0
+    remaining_today: int = 0
+    used_percent: int = 0
+    sent_total: int = 0
+    failed_total: int = 0
+    reset_at: str = ""
+    last_error: str = ""
+    reconnect_url: str = ""
+
+
+def connect_url(daily_quota: int | None = None, login_hint: str = "") -> str:
+    """The browser navigation that connects (or reconnects) a Gmail account."""
+    params = {}
+    if daily_quota:
+        params["daily_quota"] = str(daily_quota)
+    if login_hint.strip():
+        params["login_hint"] = login_hint.strip()
+    return f"{routes.CONNECT_SENDER}?{urlencode(params)}" if params else routes.CONNECT_SENDER
+
+
+class SendersState(rx.State):
+    senders: list[SenderRow] = []
+    sent_24h: int = 0
+    failed_24h: int = 0
+    remaining_today: int = 0
+    new_quota: str = ""
+    new_address: str = ""
+    editing_id: int = 0
+    editing_email: str = ""
+    editing_quota: str = ""
+    removing_id: int = 0
+    removing_email: str = ""
+
+    @rx.var
+    def add_url(self) -> str:
+        quota = int(self.new_quota) if self.new_quota.strip().isdigit() else None
+        return connect_url(quota, self.new_address)
+
+    @rx.event
+    async def load(self):
+        """on_load: check sign-in, list senders, toast the outcome of a connection that just came back."""
+        user = await signed_in_user(self)
+        if user is None:
+            return None
+        self.new_quota = str(get_settings().default_daily_quota)
+        self._refresh(user.id)
+        params = self.router.url.query_parameters
+        if params.get("connected"):
+            return rx.toast.success(f"Connected {params['connected']}")
+        if params.get("error"):
+            return rx.toast.error(params["error"])
+        return None
+
+    def _refresh(self, user_id: int) -> None:
+        with session_scope() as session:
+            views = {v.id: v for v in senders_service.list_senders(session=session, user_id=user_id)}
+            stats = senders_service.sender_stats(session=session, user_id=user_id)
+        counts = {row.sender_id: row for row in stats.senders}
+        self.sent_24h, self.failed_24h = stats.total.sent_24h, stats.total.failed_24h
+        self.remaining_today = sum(v.remaining_today for v in views.values() if v.status == SenderStatus.ACTIVE)
+        self.senders = [
+            SenderRow(id=v.id, email=v.email, status=v.status, daily_quota=v.daily_quota, sent_24h=v.sent_last_24h,
+                      remaining_today=v.remaining_today, used_percent=percent(v.sent_last_24h, v.daily_quota),
+                      sent_total=counts[v.id].sent_total if v.id in counts else 0,
+                      failed_total=counts[v.id].failed_total if v.id in counts else 0,
+                      reset_at=when(v.quota_reset_at) if v.quota_reset_at else "", last_error=v.last_error or "",
+                      reconnect_url=connect_url(v.daily_quota, v.email))
+            for v in views.values()
+        ]
+
+    @rx.event
+    def set_new_quota(self, value: str) -> None:
+        self.new_quota = value
+
+    @rx.event
+    def set_new_address(self, value: str) -> None:
+        self.new_address = value
+
+    @rx.event
+    def set_editing_quota(self, value: str) -> None:
+        self.editing_quota = value
+
+    @rx.event
+    def start_edit(self, sender_id: int, email: str, quota: int) -> None:
+        self.editing_id, self.editing_email, self.editing_quota = sender_id, email, str(quota)
+
+    @rx.event
+    def stop_edit(self) -> None:
+        self.editing_id = 0
+
+    @rx.event
+    async def save_quota(self):
+        user = await signed_in_user(self)
+        if user is None:
+            return None
+        if not self.editing_quota.strip().isdigit() or int(self.editing_quota) < 1:
+            raise InvalidInput("The daily quota must be a whole number of at least 1")
+        with session_scope() as session:
+            senders_service.update_sender(session=session, user_id=user.id, sender_id=self.editing_id,
+                                          daily_quota=int(self.editing_quota))
+        email, self.editing_id = self.editing_email, 0
+        self._refresh(user.id)
+        return rx.toast.success(f"Daily quota of {email} set to {self.editing_quota}")
+
+    @rx.event
+    def ask_remove(self, sender_id: int, email: str) -> None:
+        self.removing_id, self.removing_email = sender_id, email
+
+    @rx.event
+    def cancel_remove(self) -> None:
+        self.removing_id = 0
+
+    @rx.event
+    async def confirm_remove(self):
+        user = await signed_in_user(self)
+        if user is None:
+            return None
+        sender_id, self.removing_id = self.removing_id, 0
+        with session_scope() as session:
+            senders_service.delete_sender(session=session, user_id=user.id, sender_id=sender_id)
+        self._refresh(user.id)
+        return rx.toast.success(f"Removed {self.removing_email}")
