@@ -100,10 +100,12 @@ async def authorize(emu: Emulator, req: Request) -> Response:
     if previous and query.get("include_granted_scopes") == "true":
         granted |= previous
     emu.tokens.consents[key] = granted | (previous or frozenset())
-    # Google issues a refresh token on first consent, or on every consent with prompt=consent.
+    # Google issues a refresh token the first time offline access is granted, or with prompt=consent.
     with_refresh = query.get("access_type") == "offline" and (
-        previous is None or "consent" in query.get("prompt", "").split()
+        key not in emu.tokens.offline_consents or "consent" in query.get("prompt", "").split()
     )
+    if with_refresh:
+        emu.tokens.offline_consents.add(key)
     code = emu.tokens.new_code(
         client_id=client_id,
         redirect_uri=redirect_uri,

@@ -67,7 +67,7 @@ class EmulatorServer:
     Keyword settings are those of EmulatorConfig.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, **settings: Any) -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, **settings: Any) -> None:
         self.app = create_app(**settings)
         self._sock = listen_socket(host, port)
         bound_host, bound_port = self._sock.getsockname()[:2]

@@ -58,6 +58,7 @@ class TokenStore:
         self.grants: set[Grant] = set()
         # (client_id, email) -> scopes granted so far, for first-consent and include_granted_scopes.
         self.consents: dict[tuple[str, str], frozenset[str]] = {}
+        self.offline_consents: set[tuple[str, str]] = set()  # pairs that were given a refresh token
         # client_id -> the secret it first authenticated with at the token endpoint.
         self.client_secrets: dict[str, str] = {}
         self._issued = 0
@@ -122,6 +123,7 @@ class TokenStore:
         grant.access_tokens.clear()
         # Revoking removes the app's access entirely: the next sign-in is a first consent again.
         self.consents.pop((grant.client_id, grant.account.email), None)
+        self.offline_consents.discard((grant.client_id, grant.account.email))
 
     def _sweep(self, now: float) -> None:
         """Forget expired codes and access tokens so long runs stay small."""

@@ -149,17 +149,16 @@ def test_redirect_uri_must_match_the_authorization_request(emu):
     assert reply.status_code == 400 and reply.json()["error"] == "redirect_uri_mismatch"
 
 
-def test_refresh_token_only_on_first_consent_or_prompt_consent(emu):
-    first = make_flow(emu)
-    assert "refresh_token" in first.fetch_token(authorization_response=authorize(emu, first))
+def test_refresh_token_only_on_first_offline_consent_or_prompt_consent(emu):
+    def token_after(**params):
+        flow = make_flow(emu)
+        url, _ = flow.authorization_url(**params)
+        return flow.fetch_token(authorization_response=requests.get(url, allow_redirects=False).headers["location"])
 
-    again = make_flow(emu)
-    url, _ = again.authorization_url(access_type="offline")
-    again_token = again.fetch_token(authorization_response=requests.get(url, allow_redirects=False).headers["location"])
-    assert "refresh_token" not in again_token
-
-    forced = make_flow(emu)
-    assert "refresh_token" in forced.fetch_token(authorization_response=authorize(emu, forced))
+    assert "refresh_token" not in token_after(access_type="online")
+    assert "refresh_token" in token_after(access_type="offline")
+    assert "refresh_token" not in token_after(access_type="offline")
+    assert "refresh_token" in token_after(access_type="offline", prompt="consent")
 
 
 def test_credentials_refresh_and_revocation(emu):
