@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from mass_mailer.google_emulator.accounts import is_email
 from mass_mailer.google_emulator.scopes import normalise_scopes
 
 
@@ -87,7 +88,7 @@ def _clients(value: Any) -> dict[str, dict]:
 
 
 def _email(value: Any) -> str:
-    if not isinstance(value, str) or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value.strip()):
+    if not isinstance(value, str) or not is_email(value.strip()):
         raise ConfigError(f"expected an email address, got {value!r}")
     return value.strip().lower()
 
