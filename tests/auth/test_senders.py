@@ -225,3 +225,12 @@ def test_no_token_in_log_lines(signed_in, emulator, caplog):
     alice.delete(f"/api/senders/{sender['id']}")
     assert "needs reconnecting" in caplog.text
     assert all(secret not in caplog.text for secret in secrets)
+
+
+def test_browser_connection_success_redirects_to_senders_page(signed_in, browser):
+    alice = signed_in("alice@example.com")
+    start = alice.get("/api/senders/connect", params={"login_hint": "one@example.com", "daily_quota": 10})
+    answer = alice.callback(alice.consent(start.headers["location"]))
+    assert answer.headers["location"] == "/senders?connected=one%40example.com"
+    assert [(s["email"], s["daily_quota"]) for s in alice.get("/api/senders").json()] == [("one@example.com", 10)]
+    assert browser.get("/api/senders/connect").status_code == 401  # signed out
