@@ -207,7 +207,8 @@ def rotate_token_keys(*, session: Session) -> int:
     rotated = 0
     for sender in session.exec(select(Sender).where(Sender.refresh_token.is_not(None) |
                                                     Sender.access_token.is_not(None)).with_for_update()):
-        sender.access_token, sender.refresh_token = crypto.rotate(sender.access_token), crypto.rotate(sender.refresh_token)
+        sender.access_token = crypto.rotate(sender.access_token)
+        sender.refresh_token = crypto.rotate(sender.refresh_token)
         session.add(sender)
         rotated += 1
     session.commit()

@@ -84,13 +84,16 @@ def test_cookie_post_needs_same_origin_or_x_requested_with(signed_in):
     alice = signed_in("alice@example.com")
     client = alice.client
     assert client.patch("/api/auth/me", json={"name": "A"}).status_code == 403
-    assert client.patch("/api/auth/me", json={"name": "A"}, headers={"Origin": "https://evil.example"}).status_code == 403
+    assert client.patch("/api/auth/me", json={"name": "A"},
+                        headers={"Origin": "https://evil.example"}).status_code == 403
     assert client.patch("/api/auth/me", json={"name": "A"},
                         headers={"Referer": "https://evil.example/page"}).status_code == 403
-    assert client.patch("/api/auth/me", json={"name": "A"}, headers={"Origin": "http://127.0.0.1:8000"}).status_code == 200
+    assert client.patch("/api/auth/me", json={"name": "A"},
+                        headers={"Origin": "http://127.0.0.1:8000"}).status_code == 200
     assert client.patch("/api/auth/me", json={"name": "B"},
                         headers={"Referer": "http://127.0.0.1:8000/profile"}).status_code == 200
-    assert client.patch("/api/auth/me", json={"name": "C"}, headers={"X-Requested-With": "fetch"}).status_code == 200
+    assert client.patch("/api/auth/me", json={"name": "C"},
+                        headers={"X-Requested-With": "fetch"}).status_code == 200
     assert client.post("/api/auth/logout").status_code == 403  # a cross-site page cannot sign the user out
 
 
