@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,11 +29,15 @@ def reset_caches() -> None:
 
 
 @pytest.fixture(scope="session")
-def services(tmp_path_factory) -> Iterator[dict[str, str]]:
+def services() -> Iterator[dict[str, str]]:
     """DATABASE_URL and REDIS_URL of real servers, started here unless given."""
     started = []
     urls = {"DATABASE_URL": os.environ.get("DATABASE_URL"), "REDIS_URL": os.environ.get("REDIS_URL")}
-    base = Path(os.environ.get("TEST_SERVICES_DIR") or tmp_path_factory.mktemp("services"))
+    # A folder of our own rather than pytest's tmp tree: PostgreSQL runs as another system user when the
+    # tests run as root, and concurrent pytest runs prune each other's numbered tmp folders.
+    base = Path(tempfile.mkdtemp(prefix="mass-mailer-test-"))
+    base.chmod(0o755)
+    atexit.register(shutil.rmtree, base, ignore_errors=True)  # runs after PostgreSQL's own atexit stop
     if not urls["DATABASE_URL"]:
         urls["DATABASE_URL"] = start_postgres(base / "postgres")
     if not urls["REDIS_URL"]:

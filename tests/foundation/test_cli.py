@@ -16,7 +16,7 @@ STRIP = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "TOKEN_ENCRYPTION_KEYS", "GO
 
 
 def _run(args, env_extra=None, timeout=60, cwd=None):
-    env = {k: v for k, v in os.environ.items() if k not in STRIP} | (env_extra or {})
+    env = {k: v for k, v in os.environ.items() if k not in STRIP} | {"PYTHONPATH": str(ROOT)} | (env_extra or {})
     return subprocess.run([sys.executable, "-m", "mass_mailer", *args], env=env, cwd=cwd or ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
