@@ -1,0 +1,58 @@
+"""A worker killed mid-send loses nothing and duplicates nothing; a cancelled job stops within seconds."""
+
+from __future__ import annotations
+
+import time
+
+from tests.sending.conftest import job_row, recipient_rows, wait_for, wait_job_done
+from mass_mailer.services.sending import DELIVERY_UNKNOWN
+
+
+def test_worker_killed_mid_job_leaves_no_duplicate_and_no_lost_recipient(
+        make_user, make_sender, api, engine, emulator):
+    user = make_user()
+    for i in range(2):
+        make_sender(user, f"s{i}@example.com")
+    emulator.configure(latency_ms=400)
+    settings = {"LEASE_SECONDS": "5", "GMAIL_TIMEOUT_SECONDS": "3", "WORKER_THREADS": "4"}
+    running = engine(**settings)
+    answer = api(user).post("/api/email-jobs", json={"subject": "Crash {{ email }}", "html_content": "<p>x</p>",
+                                                     "recipients": [{"email": f"k{i}@example.com"} for i in range(80)]})
+    job_id = answer.json()["id"]
+    wait_for(lambda: job_row(job_id).sent_count >= 15, 30, message="some sends")
+    running.kill("worker")  # SIGKILL, sends in flight
+    time.sleep(1)
+    engine(("worker",), **settings)
+    job = wait_job_done(job_id, timeout=90)
+    rows = recipient_rows(job_id)
+    assert job.status == "completed"
+    assert all(r["status"] in ("sent", "failed") for r in rows)
+    assert all(r["error_message"] == DELIVERY_UNKNOWN for r in rows if r["status"] == "failed")
+    delivered = [m["to"] for m in emulator.messages()]
+    assert len(delivered) == len(set(delivered)) and emulator.stats()["duplicates"] == {}
+    sent = {r["email"] for r in rows if r["status"] == "sent"}
+    unknown = {r["email"] for r in rows if r["status"] == "failed"}
+    assert sent <= set(delivered) <= sent | unknown
+    assert job.sent_count == len(sent) and job.failed_count == len(unknown)
+
+
+def test_cancelling_stops_sending_within_seconds(make_user, make_sender, api, engine, emulator):
+    user = make_user()
+    make_sender(user, "c@example.com")
+    engine(SENDER_RATE_PER_MINUTE="120")
+    client = api(user)
+    job_id = client.post("/api/email-jobs", json={"subject": "S", "html_content": "<p>x</p>", "recipients": [
+        {"email": f"c{i}@example.com"} for i in range(200)]}).json()["id"]
+    wait_for(lambda: job_row(job_id).sent_count >= 3, 30, message="sending started")
+    answer = client.delete(f"/api/email-jobs/{job_id}")
+    assert answer.status_code == 200 and answer.json()["status"] == "cancelled"
+    time.sleep(1)
+    settled = len(emulator.messages())
+    time.sleep(3)
+    assert len(emulator.messages()) == settled  # nothing more is sent
+    rows = recipient_rows(job_id)
+    assert {r["status"] for r in rows} == {"sent", "cancelled"}
+    assert sum(r["status"] == "sent" for r in rows) == settled
+    assert client.delete(f"/api/email-jobs/{job_id}").status_code == 409
+    status = client.get(f"/api/email-jobs/{job_id}/status").json()
+    assert status["status"] == "cancelled" and status["pending"] == 0
