@@ -21,7 +21,7 @@ def _run(args, env_extra=None, timeout=60, cwd=None):
                           capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("command", ["web"])
+@pytest.mark.parametrize("command", ["web", "worker", "scheduler"])
 def test_serving_commands_refuse_to_start_without_configuration(command, tmp_path):
     result = _run([command], {"DATABASE_URL": "postgresql://u@127.0.0.1:1/x", "REDIS_URL": "redis://127.0.0.1:1"},
                   cwd=tmp_path)
