@@ -6,7 +6,7 @@ import reflex as rx
 
 from mass_mailer import api
 from mass_mailer.errors import DomainError
-from mass_mailer.pages import admin, compose, dashboard, outbox, profile, senders  # noqa: F401 - registers pages
+from mass_mailer.pages import admin, compose, dashboard, job, outbox, profile, senders  # noqa: F401 - registers pages
 
 log = logging.getLogger(__name__)
 

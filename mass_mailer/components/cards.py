@@ -3,12 +3,12 @@
 import reflex as rx
 
 
-def page_header(title: str, subtitle: str | rx.Var = "", *actions: rx.Component) -> rx.Component:
+def page_header(title: str | rx.Var, subtitle: str | rx.Component = "", *actions: rx.Component) -> rx.Component:
     """The title row of a page, with its actions on the right."""
     return rx.flex(
         rx.vstack(
             rx.heading(title, size="7", weight="bold", letter_spacing="-0.02em"),
-            rx.cond(subtitle != "", rx.text(subtitle, color_scheme="gray", size="2"), rx.fragment()),
+            rx.text(subtitle, color_scheme="gray", size="2"),
             spacing="1",
         ),
         rx.hstack(*actions, spacing="2", wrap="wrap"),
@@ -77,7 +77,7 @@ def empty_state(icon: str, title: str, text: str, *actions: rx.Component) -> rx.
 
 def progress_bar(percent: rx.Var, **props) -> rx.Component:
     """A progress bar fed with 0-100."""
-    return rx.progress(value=percent, max=100, size="2", radius="full", width="100%", **props)
+    return rx.progress(value=percent.to(int), max=100, size="2", radius="full", width="100%", **props)
 
 
 def sandboxed_html(html: rx.Var | str, **props) -> rx.Component:
@@ -91,3 +91,8 @@ def sandboxed_html(html: rx.Var | str, **props) -> rx.Component:
                **props.pop("style", {})},
         **props,
     )
+
+
+def document_link(*children, href, **props) -> rx.Component:
+    """A link the browser follows itself (API routes that set cookies and redirect), not the client router."""
+    return rx.el.a(*children, href=href, reload_document=True, **props)

@@ -5,13 +5,14 @@ from reflex.vars import VarData
 from reflex_base.utils.imports import ImportVar
 
 _LANG_HTML = "@codemirror/lang-html@6.4.12"
+_VIEW = "@codemirror/view@6.43.15"
 
 
 def _html_extensions() -> rx.Var:
-    """The `[html()]` extension list, importing `html` from @codemirror/lang-html."""
+    """HTML highlighting and soft-wrapped lines, imported from the bundled CodeMirror packages."""
     return rx.Var(
-        "[html()]",
-        _var_data=VarData(imports={_LANG_HTML: [ImportVar(tag="html")]}),
+        "[html(), EditorView.lineWrapping]",
+        _var_data=VarData(imports={_LANG_HTML: [ImportVar(tag="html")], _VIEW: [ImportVar(tag="EditorView")]}),
     )
 
 
@@ -24,7 +25,7 @@ class CodeMirror(rx.Component):
     lib_dependencies: list[str] = [
         _LANG_HTML,
         "@codemirror/state@6.7.6",
-        "@codemirror/view@6.43.15",
+        _VIEW,
         "@codemirror/theme-one-dark@6.1.3",
         "codemirror@6.0.2",
         "@babel/runtime@7.28.4",

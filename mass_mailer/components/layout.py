@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 import reflex as rx
 
-from mass_mailer.components.cards import empty_state
+from mass_mailer.components.cards import document_link, empty_state
 from mass_mailer.components.nav import brand, sidebar, top_bar
 from mass_mailer.state.auth import AuthState
 
@@ -55,7 +55,7 @@ def sign_in_screen() -> rx.Component:
                     rx.fragment(),
                 ),
                 rx.button(
-                    rx.el.a(rx.icon("log-in", size=16), "Sign in with Google", href=AuthState.sign_in_url,
+                    document_link(rx.icon("log-in", size=16), "Sign in with Google", href=AuthState.sign_in_url,
                             data_testid="sign-in"),
                     as_child=True, size="3", width="100%", margin_top="0.5em",
                 ),

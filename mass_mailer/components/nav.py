@@ -2,6 +2,7 @@
 
 import reflex as rx
 
+from mass_mailer.components.cards import document_link
 from mass_mailer.pages import routes
 from mass_mailer.state.auth import AuthState
 
@@ -82,26 +83,29 @@ def user_card() -> rx.Component:
 
 def sign_out_button() -> rx.Component:
     return rx.button(
-        rx.el.a(rx.icon("log-out", size=15), "Sign out", href=routes.SIGN_OUT, data_testid="sign-out"),
+        document_link(rx.icon("log-out", size=15), "Sign out", href=routes.SIGN_OUT, data_testid="sign-out"),
         as_child=True, variant="soft", color_scheme="gray", size="2", flex="1",
     )
 
 
 def sidebar() -> rx.Component:
-    return rx.vstack(
-        rx.box(brand(), padding_x="0.5em", padding_bottom="1em"),
-        rx.vstack(*_nav_items(), spacing="1", width="100%"),
-        rx.spacer(),
-        user_card(),
-        height="100vh",
-        position="sticky",
-        top="0",
+    # The outer box spans the page height (border and background); the inner column stays in view.
+    return rx.box(
+        rx.vstack(
+            rx.box(brand(), padding_x="0.5em", padding_bottom="1em"),
+            rx.vstack(*_nav_items(), spacing="1", width="100%"),
+            rx.spacer(),
+            user_card(),
+            height="100vh",
+            position="sticky",
+            top="0",
+            padding="1.25em 1em",
+        ),
         width="240px",
         min_width="240px",
-        padding="1.25em 1em",
         border_right=f"1px solid {rx.color('gray', 4)}",
         background_color=rx.color("gray", 2),
-        display=["none", "none", "flex"],
+        display=["none", "none", "block"],
     )
 
 
@@ -122,7 +126,7 @@ def top_bar() -> rx.Component:
                         rx.fragment()),
                 rx.menu.item("Profile", on_click=rx.redirect(routes.PROFILE)),
                 rx.menu.separator(),
-                rx.menu.item(rx.el.a("Sign out", href=routes.SIGN_OUT), as_child=False),
+                rx.menu.item(document_link("Sign out", href=routes.SIGN_OUT), as_child=True),
             ),
         ),
         align="center",

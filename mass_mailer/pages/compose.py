@@ -232,10 +232,7 @@ def action_bar() -> rx.Component:
             wrap="wrap",
             width="100%",
         ),
-        position="sticky",
-        bottom="1em",
         width="100%",
-        style={"backdrop_filter": "blur(8px)"},
     )
 
 

@@ -3,7 +3,7 @@
 import reflex as rx
 
 from mass_mailer.components.badges import status_badge
-from mass_mailer.components.cards import empty_state, page_header, progress_bar, stat_card
+from mass_mailer.components.cards import document_link, empty_state, page_header, progress_bar, stat_card
 from mass_mailer.components.layout import dashboard_page
 from mass_mailer.pages import routes
 from mass_mailer.state.auth import AuthState
@@ -12,7 +12,7 @@ from mass_mailer.state.senders import SenderRow, SendersState
 
 def _link_button(label: str, icon: str, href, **props) -> rx.Component:
     """A button that navigates the whole page (to an API route that redirects back)."""
-    return rx.button(rx.el.a(rx.icon(icon, size=15), label, href=href), as_child=True, **props)
+    return rx.button(document_link(rx.icon(icon, size=15), label, href=href), as_child=True, **props)
 
 
 def add_sender_dialog() -> rx.Component:

@@ -1,0 +1,204 @@
+"""/jobs/[job_id]: one job's live progress, chart, per-sender breakdown and recipients."""
+
+import reflex as rx
+
+from mass_mailer.components.badges import status_badge
+from mass_mailer.components.cards import document_link, empty_state, page_header, progress_bar, section, stat_card
+from mass_mailer.components.layout import dashboard_page
+from mass_mailer.pages import routes
+from mass_mailer.state.job import JobState, RecipientLine, SenderLine
+
+
+def _live_dot() -> rx.Component:
+    return rx.cond(JobState.watching, rx.hstack(
+        rx.box(width="8px", height="8px", border_radius="999px", background_color=rx.color("green", 9),
+               class_name="live-dot"),
+        rx.text("Live", size="1", color=rx.color("green", 11), weight="medium"),
+        align="center", spacing="1"), rx.fragment())
+
+
+def progress_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                status_badge(JobState.status, data_testid="job-status"),
+                _live_dot(),
+                rx.spacer(),
+                rx.text(JobState.percent, "%", size="6", weight="bold", data_testid="job-percent"),
+                align="center",
+                width="100%",
+            ),
+            progress_bar(JobState.percent),
+            rx.cond(JobState.waiting_reason != "",
+                    rx.callout(JobState.waiting_reason, icon="hourglass", color_scheme="amber", size="1",
+                               width="100%"), rx.fragment()),
+            rx.cond(JobState.error_message != "",
+                    rx.callout(JobState.error_message, icon="triangle-alert", color_scheme="red", size="1",
+                               width="100%"), rx.fragment()),
+            spacing="3",
+            width="100%",
+        ),
+        size="3",
+        width="100%",
+    )
+
+
+def counters() -> rx.Component:
+    return rx.grid(
+        rx.box(stat_card("Sent", JobState.sent, "circle-check"), data_testid="sent-count"),
+        rx.box(stat_card("Failed", JobState.failed, "circle-x"), data_testid="failed-count"),
+        stat_card("Pending", JobState.pending, "clock", rx.text("of ", JobState.total)),
+        stat_card("Rate", rx.text(JobState.rate, rx.text.span(" /min", size="3", color_scheme="gray")), "gauge",
+                  rx.cond(JobState.eta != "", rx.text("about ", JobState.eta, " left"), "")),
+        columns=rx.breakpoints(initial="2", md="4"),
+        spacing="4",
+        width="100%",
+    )
+
+
+def rate_chart() -> rx.Component:
+    return section(
+        "Sends per minute",
+        rx.cond(
+            JobState.series.length() > 1,
+            rx.recharts.area_chart(
+                rx.recharts.area(data_key="per_minute", stroke=rx.color("accent", 9), fill=rx.color("accent", 4),
+                                 type_="monotone", is_animation_active=False),
+                rx.recharts.x_axis(data_key="time", tick_line=False, min_tick_gap=40, font_size=11),
+                rx.recharts.y_axis(allow_decimals=False, width=40, font_size=11),
+                rx.recharts.cartesian_grid(stroke_dasharray="3 3", vertical=False, stroke=rx.color("gray", 4)),
+                rx.recharts.graphing_tooltip(),
+                data=JobState.series,
+                height=220,
+                width="100%",
+            ),
+            rx.text(rx.cond(JobState.active, "Collecting the sending rate…",
+                            "The rate is charted live while the job runs."), size="2", color_scheme="gray"),
+        ),
+    )
+
+
+def _sender_line(sender: SenderLine) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.text(sender.email, size="2")),
+        rx.table.cell(rx.text(sender.sent, size="2", color=rx.color("green", 11))),
+        rx.table.cell(rx.text(sender.failed, size="2", color=rx.color("red", 11))),
+    )
+
+
+def senders_breakdown() -> rx.Component:
+    return section(
+        "Per sender",
+        rx.cond(JobState.senders.length() > 0,
+                rx.table.root(
+                    rx.table.header(rx.table.row(rx.table.column_header_cell("Sender"),
+                                                 rx.table.column_header_cell("Sent"),
+                                                 rx.table.column_header_cell("Failed"))),
+                    rx.table.body(rx.foreach(JobState.senders, _sender_line)),
+                    variant="ghost", size="1", width="100%"),
+                rx.text("Nothing sent yet.", size="2", color_scheme="gray")),
+    )
+
+
+def _recipient_line(recipient: RecipientLine) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.text(recipient.email, size="2")),
+        rx.table.cell(status_badge(recipient.status)),
+        rx.table.cell(rx.text(recipient.sender, size="1", color_scheme="gray")),
+        rx.table.cell(rx.text(recipient.sent_at, size="1", color_scheme="gray", white_space="nowrap")),
+        rx.table.cell(rx.text(recipient.error, size="1", color_scheme="red")),
+        align="center",
+        data_testid="recipient-row",
+    )
+
+
+def recipients_table() -> rx.Component:
+    return section(
+        "Recipients",
+        rx.flex(
+            rx.segmented_control.root(
+                *[rx.segmented_control.item(label, value=value) for label, value in (
+                    ("All", "all"), ("Pending", "pending"), ("Sent", "sent"), ("Failed", "failed"),
+                    ("Cancelled", "cancelled"))],
+                value=JobState.status_filter,
+                on_change=JobState.set_status_filter,
+                size="1",
+                data_testid="status-filter",
+            ),
+            rx.input(rx.input.slot(rx.icon("search", size=14)), placeholder="Search addresses",
+                     value=JobState.search, on_change=JobState.set_search.debounce(300), size="2",
+                     data_testid="recipient-search"),
+            justify="between",
+            gap="3",
+            wrap="wrap",
+            width="100%",
+        ),
+        rx.box(rx.table.root(
+            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in (
+                "Email", "Status", "Sender", "Sent at", "Error")])),
+            rx.table.body(rx.foreach(JobState.recipients, _recipient_line)),
+            variant="ghost", size="1", width="100%"), overflow_x="auto", width="100%"),
+        rx.hstack(
+            rx.text(JobState.recipients_total, " recipients", size="1", color_scheme="gray"),
+            rx.spacer(),
+            rx.button("Previous", variant="soft", size="1", on_click=JobState.turn_page(-1),
+                      disabled=JobState.page == 0),
+            rx.text(JobState.page + 1, " / ", JobState.page_count, size="1"),
+            rx.button("Next", variant="soft", size="1", on_click=JobState.turn_page(1),
+                      disabled=JobState.page + 1 >= JobState.page_count),
+            align="center",
+            width="100%",
+        ),
+    )
+
+
+def cancel_dialog() -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Cancel this job?"),
+            rx.alert_dialog.description("Nothing more is sent; recipients not sent yet become cancelled. "
+                                        "This cannot be undone.", size="2"),
+            rx.hstack(
+                rx.alert_dialog.cancel(rx.button("Keep sending", variant="soft", color_scheme="gray",
+                                                 on_click=JobState.keep_running)),
+                rx.alert_dialog.action(rx.button("Cancel job", color_scheme="red", on_click=JobState.cancel,
+                                                 data_testid="confirm-cancel")),
+                justify="end", spacing="2", margin_top="1em"),
+            max_width="420px",
+        ),
+        open=JobState.confirm_cancel,
+    )
+
+
+def _actions() -> rx.Component:
+    return rx.hstack(
+        rx.button(document_link(rx.icon("download", size=15), "Export CSV", href=JobState.export_url,
+                                data_testid="export-csv"), as_child=True, variant="soft"),
+        rx.cond(JobState.active, rx.button(rx.icon("circle-stop", size=15), "Cancel", color_scheme="red",
+                                           variant="soft", on_click=JobState.ask_cancel, data_testid="cancel-job"),
+                rx.fragment()),
+        spacing="2",
+    )
+
+
+@dashboard_page(routes.JOB, "Job", on_load=JobState.load)
+def job_page() -> rx.Component:
+    return rx.cond(
+        JobState.found,
+        rx.vstack(
+            rx.link(rx.hstack(rx.icon("arrow-left", size=14), rx.text("All jobs", size="2"), align="center"),
+                    href=routes.DASHBOARD, color_scheme="gray"),
+            page_header(JobState.subject, rx.text("Job #", JobState.job_id, " · created ", JobState.created_at),
+                        _actions()),
+            progress_card(),
+            counters(),
+            rx.grid(rate_chart(), senders_breakdown(), columns=rx.breakpoints(initial="1", lg="2"), spacing="4",
+                    width="100%"),
+            recipients_table(),
+            cancel_dialog(),
+            spacing="5",
+            width="100%",
+        ),
+        empty_state("search-x", "Job not found", "It does not exist or belongs to someone else.",
+                    rx.link(rx.button("Back to the dashboard", variant="soft"), href=routes.DASHBOARD)),
+    )
