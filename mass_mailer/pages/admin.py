@@ -19,8 +19,7 @@ def _user_row(user: UserRow) -> rx.Component:
         rx.table.cell(
             rx.select(["user", "admin"], value=user.role, on_change=lambda role: AdminState.set_role(user.id, role),
                       size="1", variant="soft", color_scheme=rx.cond(user.role == "admin", "violet", "gray"),
-                      disabled=user.id == AuthState.user_id,
-                      data_testid=f"role-{user.email}"),
+                      disabled=user.id == AuthState.user_id),
         ),
         rx.table.cell(rx.hstack(
             rx.switch(checked=user.is_active, on_change=lambda on: AdminState.set_active(user.id, on), size="1",

@@ -178,10 +178,9 @@ class ComposeState(rx.State):
     def _parse(self, email_column: str | None) -> None:
         try:
             parsed = parse_recipients_csv(self._csv, email_column)
-        except DomainError as exc:
-            data = self._csv
+        except DomainError as exc:  # show why, and the drop zone again for a corrected file
+            self.file_name = ""
             self._clear_recipients(exc.message)
-            self._csv = data  # keep the file so another email column can still be chosen
             return
         self.csv_error = ""
         self.columns, self.email_column = parsed.columns, parsed.email_column

@@ -67,7 +67,7 @@ class SendersState(rx.State):
         user = await signed_in_user(self)
         if user is None:
             return None
-        self.new_quota = str(get_settings().default_daily_quota)
+        self.new_quota, self.new_address = str(get_settings().default_daily_quota), ""
         self._refresh(user.id)
         params = self.router.url.query_parameters
         if params.get("connected"):
