@@ -22,6 +22,8 @@ def demo_banner() -> rx.Component:
             align="center",
             width="100%",
             padding="0.45em 1em",
+            min_height="36px",
+            box_sizing="border-box",
             background_color=rx.color("amber", 4),
             color=rx.color("amber", 12),
             border_bottom=f"1px solid {rx.color('amber', 6)}",

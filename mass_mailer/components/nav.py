@@ -96,7 +96,7 @@ def sidebar() -> rx.Component:
             rx.vstack(*_nav_items(), spacing="1", width="100%"),
             rx.spacer(),
             user_card(),
-            height="100vh",
+            height=rx.cond(AuthState.demo_mode, "calc(100vh - 36px)", "100vh"),  # room for the demo banner
             position="sticky",
             top="0",
             padding="1.25em 1em",

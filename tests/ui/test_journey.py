@@ -89,6 +89,8 @@ def test_sign_in_send_watch_export_and_administer(app_url, browser, shoot, emula
     expect(preview.locator("h1")).to_have_text("Hello Reader1 of Acme 1")
     expect(page.get_by_test_id("preview-subject")).to_contain_text("News for Reader1")
     shoot(page, "04-new-email", full_page=True)
+    page.get_by_test_id("send-test").click()
+    expect(page.get_by_text("Test email to alice@example.com queued")).to_be_visible()
 
     page.get_by_test_id("start-sending").click()
     page.wait_for_url(re.compile(r"/jobs/\d+"))
@@ -131,12 +133,13 @@ def test_sign_in_send_watch_export_and_administer(app_url, browser, shoot, emula
     assert [m["subject"] for m in delivered["messages"]] == ["News for Reader1"]
 
     page.get_by_test_id("nav-dashboard").click()
-    expect(page.get_by_test_id("job-row")).to_have_count(1)
-    expect(page.get_by_test_id("job-row")).to_contain_text("completed")
+    expect(page.get_by_test_id("job-row")).to_have_count(2)  # the test email is a one-recipient job
+    expect(page.get_by_test_id("job-row").filter(has_text="[Test]")).to_contain_text("completed")
     shoot(page, "02-dashboard")
 
     page.get_by_test_id("nav-outbox").click()
-    expect(page.get_by_test_id("outbox-row")).to_have_count(RECIPIENTS)
+    expect(page.get_by_test_id("outbox-row")).to_have_count(RECIPIENTS + 1)
+    expect(page.get_by_test_id("outbox-row").filter(has_text="alice@example.com")).to_contain_text("[Test] News for Reader1")
     page.get_by_test_id("outbox-row").filter(has_text="reader2@example.org").click()
     expect(page.frame_locator("iframe[title='Email preview']").locator("h1")).to_have_text("Hello Reader2 of Acme 2")
     shoot(page, "08-outbox-message")
@@ -147,7 +150,7 @@ def test_sign_in_send_watch_export_and_administer(app_url, browser, shoot, emula
     _sign_in(bob_page, app_url, "bob@example.com")
     expect(bob_page.get_by_text("No email sent yet")).to_be_visible()
     bob_page.goto(app_url + f"/jobs/{job_id}")
-    expect(bob_page.get_by_text("Job not found")).to_be_visible()
+    expect(bob_page.get_by_text("Job not found").first).to_be_visible()
     bob_page.goto(app_url + "/admin")
     expect(bob_page.get_by_text("Admins only")).to_be_visible()
     bob_page.goto(app_url + "/")
