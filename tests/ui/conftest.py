@@ -80,8 +80,8 @@ def app_url(base_env, tmp_path_factory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium, headless, kept off the network except loopback."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
+    # A missing browser fails the run rather than skipping it: .ci/run installs Debian's chromium.
+    assert Path(CHROMIUM).exists(), "Chromium is not installed: apt-get install -y chromium"
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
