@@ -153,7 +153,9 @@ def worker() -> int:
     args = [sys.executable, "-m", "dramatiq", "mass_mailer.tasks.broker", "mass_mailer.tasks.actors",
             "-p", str(settings.worker_processes), "-t", str(settings.worker_threads),
             "--worker-shutdown-timeout", "60000"]
-    return _forward_signals_and_wait(subprocess.Popen(args, cwd=ROOT))
+    # Batches are long-running: a process must not hold (prefetch) more of them than it has threads.
+    env = os.environ | {"dramatiq_queue_prefetch": str(settings.worker_threads)}
+    return _forward_signals_and_wait(subprocess.Popen(args, cwd=ROOT, env=env))
 
 
 def scheduler() -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -142,9 +143,12 @@ def run_batch(*, job_id: int, sender_id: int, limit: int) -> bool:
         return False
     pace = SenderPace(get_settings().sender_rate_per_minute)
     redis = get_redis()
+    marked = 0.0
     with get_engine().connect() as conn:
         for _ in range(limit):
-            redis.set(live_key(job_id, sender_id), 1, ex=LIVE_TTL)
+            if time.monotonic() - marked > LIVE_TTL / 6:  # keep the pair covered, without a call per send
+                redis.set(live_key(job_id, sender_id), 1, ex=LIVE_TTL)
+                marked = time.monotonic()
             if not pace.acquire(sender_id, give_up_after=LIVE_TTL / 2, stop=STOPPING) or STOPPING.is_set():
                 return True
             claimed = claim(conn, job_id=job_id, sender_id=sender_id)

@@ -1,0 +1,144 @@
+"""Sending engine benchmarks, each beside a baseline from the same run.
+
+1. Throughput with no latency or limits: the engine (worker + scheduler, claim and settle per message) against
+   a plain loop sending the same messages with the same Gmail client and thread count.
+2. Realistic limits (150 ms latency, 60/min per account, 10 senders): sends per minute against the ideal 600/min,
+   with the emulator's count of rate violations.
+3. Worker RSS while sending, against the 150 MB budget.
+
+    python bench/bench_sending.py [--messages 3000] [--paced-seconds 120]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from sending_stack import Stack, line
+
+PROCESSES, THREADS = 2, 8
+
+
+def make_senders(stack: Stack, count: int, quota: int):
+    from sqlmodel import Session
+
+    from mass_mailer import crypto
+    from mass_mailer.db import get_engine
+    from mass_mailer.models import Sender, User
+
+    with Session(get_engine(), expire_on_commit=False) as session:
+        user = User(email="bench@example.com", name="Bench")
+        session.add(user)
+        session.commit()
+        senders = []
+        for i in range(count):
+            tokens = stack.emulator_call("POST", "/_emulator/tokens", {"email": f"sender{i}@example.com"})
+            sender = Sender(user_id=user.id, email=f"sender{i}@example.com", daily_quota=quota,
+                            access_token=crypto.encrypt(tokens["access_token"]),
+                            refresh_token=crypto.encrypt(tokens["refresh_token"]))
+            session.add(sender)
+            senders.append(sender)
+        session.commit()
+        return user, senders
+
+
+def recipients(count: int) -> list[dict]:
+    return [{"email": f"r{i}@example.com", "first_name": f"Name{i}"} for i in range(count)]
+
+
+SUBJECT, HTML = "Hello {{ first_name }}", "<h1>Hi {{ first_name }}</h1><p>News for <b>{{ email }}</b>.</p>"
+
+
+def baseline_loop(senders, rows: list[dict]) -> float:
+    """A plain thread pool: render, build MIME and send each message; no database, no queue."""
+    from mass_mailer.gmail.client import GmailClient
+    from mass_mailer.gmail.credentials import SenderTokens
+    from mass_mailer.gmail.mime import build_message, to_raw
+    from mass_mailer.services.templating import compile_templates, html_to_text
+    from mass_mailer import crypto
+
+    templates = compile_templates(SUBJECT, HTML)
+    threads = PROCESSES * THREADS
+
+    def work(part: int) -> None:
+        sender = senders[part % len(senders)]
+        client = GmailClient(SenderTokens(crypto.decrypt(sender.access_token), crypto.decrypt(sender.refresh_token),
+                                          None))
+        for row in rows[part::threads]:
+            subject, html = templates.render(row)
+            client.send(to_raw(build_message(sender_email=sender.email, sender_name="Bench", to=row["email"],
+                                             subject=subject, html=html, text=html_to_text(html))))
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, range(threads)))
+    return time.perf_counter() - started
+
+
+def run_job(user, rows: list[dict], until_done: bool = True, seconds: float = 0.0) -> tuple[float, int]:
+    """Create a job and time it to completion (or count sends after `seconds`)."""
+    from sqlmodel import Session
+
+    from mass_mailer.db import get_engine
+    from mass_mailer.models import EmailJob
+    from mass_mailer.services.jobs import create_job_from_list
+
+    with Session(get_engine(), expire_on_commit=False) as session:
+        started = time.perf_counter()
+        job_id = create_job_from_list(session=session, user=user, subject=SUBJECT, html_content=HTML,
+                                      recipients=rows).id
+    while True:
+        time.sleep(0.1)
+        with Session(get_engine()) as session:
+            job = session.get(EmailJob, job_id)
+            elapsed = time.perf_counter() - started
+            if (until_done and job.status == "completed") or (not until_done and elapsed >= seconds):
+                return elapsed, job.sent_count
+
+
+def worker_rss_mb() -> float:
+    """The largest resident set among the dramatiq worker processes."""
+    import psutil
+
+    sizes = [p.memory_info().rss for p in psutil.process_iter(["cmdline"])
+             if "dramatiq" in " ".join(p.info["cmdline"] or []) and "mass_mailer.tasks" in " ".join(p.info["cmdline"])]
+    return max(sizes, default=0) / 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--paced-seconds", type=float, default=120)
+    args = parser.parse_args()
+    stack = Stack()
+    try:
+        _, senders = make_senders(stack, 4, quota=1_000_000)
+        base = baseline_loop(senders, recipients(args.messages))
+        stack.reset()
+        user, _ = make_senders(stack, 4, quota=1_000_000)
+        stack.start_engine(SENDER_RATE_PER_MINUTE="10000", WORKER_PROCESSES=PROCESSES, WORKER_THREADS=THREADS,
+                           JOB_RATE_LIMIT="1000/minute")
+        took, sent = run_job(user, recipients(args.messages))
+        rss = worker_rss_mb()
+        assert sent == args.messages, sent
+        line("engine throughput (messages/s)", sent / took, args.messages / base)
+        stack.stop_engine()
+
+        stack.reset()
+        stack.configure(latency_ms=150, rate_per_minute=60)
+        user, _ = make_senders(stack, 10, quota=2000)
+        stack.start_engine(SENDER_RATE_PER_MINUTE="60", WORKER_PROCESSES=PROCESSES, WORKER_THREADS=THREADS)
+        took, sent = run_job(user, recipients(2000), until_done=False, seconds=args.paced_seconds)
+        rss = max(rss, worker_rss_mb())
+        violations = stack.emulator_call("GET", "/_emulator/stats")["rate_violations"]
+        print(f"paced run: {took:.0f} s measured, {sent} sent, rate violations: {violations}", flush=True)
+        line("paced sends per minute (10 senders at 60/min)", sent / took * 60, 600.0)
+        line("worker process RSS (MB, budget 150)", rss, 150.0)
+    finally:
+        stack.close()
+
+
+if __name__ == "__main__":
+    main()
