@@ -101,7 +101,7 @@ def clean_state(request, monkeypatch) -> Iterator[None]:
     with db.get_engine().begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
     redis_client.get_redis().flushdb()
-    request.getfixturevalue("emulator").reset()
+    request.getfixturevalue("emulator").reset(config=True)  # faults and limits of one test never leak
     yield
     reset_caches()
 

@@ -25,13 +25,6 @@ FAST = {"SENDER_RATE_PER_MINUTE": "600", "SCHEDULER_INTERVAL_SECONDS": "0.5", "W
         "WORKER_THREADS": "8"}
 
 
-@pytest.fixture(autouse=True)
-def default_emulator_settings(request) -> None:
-    """Faults, limits and latency set by one test must not leak into the next."""
-    if "no_services" not in request.keywords:
-        request.getfixturevalue("emulator").reset(config=True)
-
-
 @pytest.fixture
 def make_user() -> Callable[..., User]:
     def make(email: str = "owner@example.com", name: str | None = "Owner Name") -> User:
