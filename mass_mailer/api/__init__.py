@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-import logging
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi_offline import FastAPIOffline
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-
-from mass_mailer.api import auth, health, jobs, metrics, senders, users
-from mass_mailer.errors import DomainError, RateLimited
-
-log = logging.getLogger(__name__)
-
-
-async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
-    return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
-
-
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse({"detail": "Internal server error"}, status_code=500)
+from mass_mailer.api import auth, errors, health, jobs, metrics, senders, users
+from mass_mailer.errors import DomainError
 
 
 def create_app() -> FastAPI:
     """A fresh FastAPI app with every router (one per Reflex app instance)."""
-    app = FastAPI(title="mass_mailer", docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
-    app.add_exception_handler(DomainError, _domain_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    # Swagger UI's script and styles are served by the app itself: the docs work offline (no CDN).
+    app = FastAPIOffline(title="mass_mailer", docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json",
+                         static_url="/api/docs/static", swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect")
+    app.add_exception_handler(DomainError, errors.domain_error)
+    app.add_exception_handler(RequestValidationError, errors.request_validation_error)
+    app.add_exception_handler(Exception, errors.unexpected_error)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(senders.router)

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from mass_mailer.api.deps import CurrentUser, SessionDep
+from mass_mailer.api.errors import validation_message
 from mass_mailer.errors import InvalidInput, PayloadTooLarge
 from mass_mailer.services import jobs
 from mass_mailer.settings import get_settings
 
 router = APIRouter(prefix="/api/email-jobs", tags=["email jobs"])
+Offset = Annotated[int, Query(ge=0, le=2**63 - 1)]  # PostgreSQL's OFFSET is a bigint
+_FORM_ALLOWANCE = 4 * 1024 * 1024  # room for the subject and HTML fields next to the CSV file
 
 
 class JobRequest(BaseModel):
@@ -33,17 +37,37 @@ class JobRequest(BaseModel):
 async def create_job(request: Request, user: CurrentUser, session: SessionDep) -> jobs.JobCreated:
     """Create and start a job from a multipart CSV upload or a JSON body."""
     limit = get_settings().max_upload_mb * 1024 * 1024
-    if int(request.headers.get("content-length") or 0) > limit + 1024 * 1024:
-        raise PayloadTooLarge(f"The upload is larger than {get_settings().max_upload_mb} MB")
+    body = await _bounded_body(request, limit + _FORM_ALLOWANCE)
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        fields = await _multipart(request, limit)
+        fields = await _multipart(request, body, limit)
         return await run_in_threadpool(jobs.create_job_from_csv, session=session, user=user, **fields)
-    body = await _json_body(request)
-    return await run_in_threadpool(jobs.create_job_from_list, session=session, user=user, **body.model_dump())
+    job = _json_body(body)
+    return await run_in_threadpool(jobs.create_job_from_list, session=session, user=user, **job.model_dump())
 
 
-async def _multipart(request: Request, limit: int) -> dict[str, Any]:
-    form = await request.form(max_part_size=4 * 1024 * 1024)
+async def _bounded_body(request: Request, cap: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes `cap` (also when sent chunked, without a length)."""
+    declared = request.headers.get("content-length", "")
+    too_large = PayloadTooLarge(f"The upload is larger than {get_settings().max_upload_mb} MB")
+    if declared.isdigit() and int(declared) > cap:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _multipart(request: Request, body: bytes, limit: int) -> dict[str, Any]:
+    async def once():
+        yield body
+
+    try:
+        form = await MultiPartParser(request.headers, once(), max_part_size=_FORM_ALLOWANCE).parse()
+    except MultiPartException as exc:
+        raise InvalidInput(f"The form could not be read: {exc.message}") from None
     upload = form.get("recipients")
     if not isinstance(upload, UploadFile):
         raise InvalidInput("Attach the recipients CSV file as the 'recipients' field")
@@ -55,12 +79,11 @@ async def _multipart(request: Request, limit: int) -> dict[str, Any]:
             "sender_ids": _ids(str(form.get("sender_ids") or ""))}
 
 
-async def _json_body(request: Request) -> JobRequest:
+def _json_body(body: bytes) -> JobRequest:
     try:
-        return JobRequest.model_validate_json(await request.body())
+        return JobRequest.model_validate_json(body)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InvalidInput(f"Invalid request: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        raise InvalidInput(validation_message(exc.errors())) from None
 
 
 def _ids(text: str) -> list[int] | None:
@@ -72,7 +95,7 @@ def _ids(text: str) -> list[int] | None:
 
 @router.get("")
 def list_jobs(user: CurrentUser, session: SessionDep, limit: int = Query(20, ge=1, le=200),
-              offset: int = Query(0, ge=0)) -> jobs.JobPage:
+              offset: Offset = 0) -> jobs.JobPage:
     """The user's jobs, newest first."""
     return jobs.list_jobs(session=session, user_id=user.id, limit=limit, offset=offset)
 
@@ -93,7 +116,7 @@ def job_status(job_id: int, user: CurrentUser, session: SessionDep) -> jobs.JobS
 def recipients(job_id: int, user: CurrentUser, session: SessionDep,
                status: Literal["pending", "sent", "failed", "cancelled"] | None = None,
                q: str | None = Query(None, max_length=320), limit: int = Query(50, ge=1, le=1000),
-               offset: int = Query(0, ge=0), format: Literal["json", "csv"] = "json",
+               offset: Offset = 0, format: Literal["json", "csv"] = "json",
                ) -> jobs.RecipientPage | StreamingResponse:
     """A page of recipients, or all of them as a CSV download with `format=csv`."""
     if format == "csv":
