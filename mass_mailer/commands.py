@@ -8,7 +8,11 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
 
 from mass_mailer.settings import SettingsError, get_settings, reset_settings
 from mass_mailer.supervisor import ROOT, Supervisor, python_cmd, reflex_env
@@ -37,6 +41,29 @@ def _embedded_services(env: dict[str, str]) -> list:
     return started
 
 
+def _where(url: str) -> str:
+    """host:port of a service URL, without credentials, for messages."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+
+
+def _require_reachable(*, redis_needed: bool = True) -> None:
+    """Fail with one line when PostgreSQL (or Redis) does not answer within a few seconds."""
+    from mass_mailer.db import database_ok
+    from mass_mailer.redis_client import redis_ok
+
+    settings = get_settings()
+    checks = [("PostgreSQL", settings.database_url, database_ok)]
+    if redis_needed:
+        checks.append(("Redis", settings.redis_url, redis_ok))
+    deadline = time.monotonic() + settings.startup_wait_seconds  # a service started alongside may be coming up
+    for name, url, answers in checks:
+        while not answers():
+            if time.monotonic() > deadline:
+                raise SettingsError(f"cannot reach {name} at {_where(url)}")
+            time.sleep(0.5)
+
+
 def _wait_for_stop_signal() -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -61,11 +88,13 @@ def services() -> int:
 
 def migrate() -> int:
     """Apply the database migrations (alembic upgrade head)."""
+    if not get_settings().database_url:
+        raise SettingsError("DATABASE_URL is not set (or run `python -m mass_mailer up`)")
+    _require_reachable(redis_needed=False)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin is noise
     from alembic import command
     from alembic.config import Config
 
-    if not get_settings().database_url:
-        raise SettingsError("DATABASE_URL is not set (or run `python -m mass_mailer up`)")
     command.upgrade(Config(str(ROOT / "alembic.ini")), "head")
     log.info("database schema is up to date")
     return 0
@@ -75,6 +104,7 @@ def web() -> int:
     """Serve the UI and the REST API on one port (HOST, PORT)."""
     settings = get_settings()
     settings.require_serving()
+    _require_reachable()
     args = ["reflex", "run", "--env", "prod", "--frontend-port", str(settings.port),
             "--backend-port", str(settings.port), "--backend-host", settings.host, "--loglevel", "warning"]
     env = reflex_env()
@@ -103,19 +133,21 @@ def emulator() -> int:
 
 def up() -> int:
     """Embedded services, migrations, then web (and worker and scheduler) as child processes."""
-    env = dict(os.environ)
-    started = _embedded_services(env)
-    demo = not os.environ.get("GOOGLE_CLIENT_ID")
+    # Children run from the project folder: hand them this folder's .env and var/ explicitly.
+    env = {k: v for k, v in dotenv_values(".env").items() if v is not None} | dict(os.environ)
+    env["VAR_DIR"] = str(get_settings().var_dir.resolve())
+    demo = not get_settings().google_client_id  # the environment or .env
     if demo:
-        env["DEMO_MODE"] = "1"
-        os.environ["DEMO_MODE"] = "1"
+        env["DEMO_MODE"] = os.environ["DEMO_MODE"] = "1"
         reset_settings()
+        get_settings()  # refuses a public HOST before anything starts; creates the demo secrets under var/ once
         log.warning("no GOOGLE_CLIENT_ID: running in DEMO MODE against the built-in Google emulator")
-    settings = get_settings()  # in demo mode this creates the secrets under var/ once, before any child
-    settings.require_serving()
-    migrate()
+    started = _embedded_services(env)
     supervisor = Supervisor()
     try:
+        settings = get_settings()
+        settings.require_serving()
+        migrate()
         if demo:
             supervisor.start("emulator", python_cmd("emulator"), env | {"EMULATOR_PORT": str(settings.emulator_port)})
         for name in ("worker", "scheduler"):
@@ -150,6 +182,7 @@ def worker() -> int:
     """Run the Dramatiq worker that sends email (WORKER_PROCESSES, WORKER_THREADS)."""
     settings = get_settings()
     settings.require_serving()
+    _require_reachable()
     args = [sys.executable, "-m", "dramatiq", "mass_mailer.tasks.broker", "mass_mailer.tasks.actors",
             "-p", str(settings.worker_processes), "-t", str(settings.worker_threads),
             "--worker-shutdown-timeout", "60000"]
@@ -161,6 +194,7 @@ def worker() -> int:
 def scheduler() -> int:
     """Run the periodic duties: stranded work, quota windows, starting and finishing jobs."""
     get_settings().require_serving()
+    _require_reachable()
     from mass_mailer.services import scheduler as duties
     from mass_mailer.tasks.actors import enqueue_batch
 

@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     max_attempts: int = Field(5, ge=1)
     gmail_timeout_seconds: float = Field(30.0, gt=0)
     scheduler_interval_seconds: float = Field(2.0, gt=0)
+    startup_wait_seconds: float = Field(10.0, ge=0)  # how long a command waits for PostgreSQL/Redis to answer
 
     @field_validator("log_format")
     @classmethod

@@ -1,0 +1,67 @@
+"""Long-running commands as real processes: one clear line when a dependency does not answer; `.env` counts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from mass_mailer.embedded import free_port
+from mass_mailer.supervisor import ROOT
+
+CONFIG = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "TOKEN_ENCRYPTION_KEYS", "GOOGLE_CLIENT_ID",
+          "GOOGLE_CLIENT_SECRET", "DEMO_MODE", "GOOGLE_AUTH_URI", "GOOGLE_TOKEN_URI", "GOOGLE_USERINFO_URI",
+          "GOOGLE_REVOKE_URI", "GMAIL_API_ENDPOINT", "PUBLIC_URL", "PORT", "VAR_DIR")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in CONFIG} | {"PYTHONPATH": str(ROOT)} | extra
+
+
+def _start(command: str, env: dict[str, str], cwd) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "mass_mailer", command], env=env, cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 40) -> tuple[int, str]:
+    """Exit code and stderr; a process still running then is stopped (SIGTERM stops `up`'s children too)."""
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        return -999, err
+    return proc.returncode, err
+
+
+@pytest.mark.no_services
+@pytest.mark.parametrize("unreachable", ["DATABASE_URL", "REDIS_URL"])
+def test_commands_exit_with_one_line_when_a_dependency_does_not_answer(tmp_path, unreachable, base_env):
+    dead = {"DATABASE_URL": "postgresql://u:hunter2@127.0.0.1:1/x", "REDIS_URL": "redis://:hunter2@127.0.0.1:1/0"}
+    env = _env(DEMO_MODE="1", VAR_DIR=str(tmp_path / "var"), STARTUP_WAIT_SECONDS="0",
+               DATABASE_URL=base_env["DATABASE_URL"], REDIS_URL=base_env["REDIS_URL"])
+    env[unreachable] = dead[unreachable]
+    commands = ["worker", "scheduler", "web"] + (["migrate"] if unreachable == "DATABASE_URL" else [])
+    procs = {name: _start(name, env, tmp_path) for name in commands}
+    name_of = {"DATABASE_URL": "PostgreSQL", "REDIS_URL": "Redis"}[unreachable]
+    for name, proc in procs.items():
+        code, err = _finish(proc)
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert code not in (0, -999), (name, err[-2000:])
+        assert len(lines) == 1 and name_of in lines[0] and "127.0.0.1:1" in lines[0], (name, err[-2000:])
+        assert "hunter2" not in err
+
+
+@pytest.mark.no_services
+def test_up_takes_google_credentials_from_dotenv_and_is_then_not_in_demo_mode(tmp_path, base_env):
+    (tmp_path / ".env").write_text("GOOGLE_CLIENT_ID=real-client.apps.googleusercontent.com\n"
+                                   "GOOGLE_CLIENT_SECRET=real-secret\n")
+    env = _env(VAR_DIR=str(tmp_path / "var"), PORT=str(free_port()), EMULATOR_PORT=str(free_port()),
+               DATABASE_URL=base_env["DATABASE_URL"], REDIS_URL=base_env["REDIS_URL"])
+    code, err = _finish(_start("up", env, tmp_path))
+    assert code not in (0, -999), err[-2000:]
+    assert "SECRET_KEY is not set" in err and "DEMO MODE" not in err
+    assert not (tmp_path / "var" / "secret_key").exists()  # no demo secrets were generated
