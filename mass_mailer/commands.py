@@ -18,6 +18,7 @@ from mass_mailer.settings import SettingsError, get_settings, reset_settings
 from mass_mailer.supervisor import ROOT, Supervisor, python_cmd, reflex_env
 
 log = logging.getLogger("mass_mailer")
+_MIGRATION_LOCK = 0x6D6D4D47  # PostgreSQL advisory lock key serialising schema upgrades
 
 
 def _embedded_services(env: dict[str, str]) -> list:
@@ -91,13 +92,29 @@ def migrate() -> int:
     if not get_settings().database_url:
         raise SettingsError("DATABASE_URL is not set (or run `python -m mass_mailer up`)")
     _require_reachable(redis_needed=False)
+    _upgrade_schema()
+    return 0
+
+
+def _upgrade_schema() -> None:
+    """alembic upgrade head, one process at a time: commands started together wait for each other."""
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin is noise
     from alembic import command
     from alembic.config import Config
+    from alembic.util import CommandError
+    from sqlalchemy import text
 
-    command.upgrade(Config(str(ROOT / "alembic.ini")), "head")
+    from mass_mailer.db import get_engine
+
+    config = Config(str(ROOT / "alembic.ini"))
+    try:
+        with get_engine().begin() as connection:
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except CommandError as exc:  # e.g. a database migrated by a newer version of the application
+        raise SettingsError(f"cannot migrate the database: {exc}") from None
     log.info("database schema is up to date")
-    return 0
 
 
 def web() -> int:
@@ -105,6 +122,7 @@ def web() -> int:
     settings = get_settings()
     settings.require_serving()
     _require_reachable()
+    _upgrade_schema()
     args = ["reflex", "run", "--env", "prod", "--frontend-port", str(settings.port),
             "--backend-port", str(settings.port), "--backend-host", settings.host, "--loglevel", "warning"]
     env = reflex_env()
@@ -183,6 +201,7 @@ def worker() -> int:
     settings = get_settings()
     settings.require_serving()
     _require_reachable()
+    _upgrade_schema()
     args = [sys.executable, "-m", "dramatiq", "mass_mailer.tasks.broker", "mass_mailer.tasks.actors",
             "-p", str(settings.worker_processes), "-t", str(settings.worker_threads),
             "--worker-shutdown-timeout", "60000"]
@@ -195,6 +214,7 @@ def scheduler() -> int:
     """Run the periodic duties: stranded work, quota windows, starting and finishing jobs."""
     get_settings().require_serving()
     _require_reachable()
+    _upgrade_schema()
     from mass_mailer.services import scheduler as duties
     from mass_mailer.tasks.actors import enqueue_batch
 

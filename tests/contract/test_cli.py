@@ -65,3 +65,52 @@ def test_up_takes_google_credentials_from_dotenv_and_is_then_not_in_demo_mode(tm
     assert code not in (0, -999), err[-2000:]
     assert "SECRET_KEY is not set" in err and "DEMO MODE" not in err
     assert not (tmp_path / "var" / "secret_key").exists()  # no demo secrets were generated
+
+
+@pytest.fixture
+def fresh_database(base_env):
+    """The URL of a new, empty database on the test PostgreSQL server, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin_url = make_url(base_env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg2://", 1))
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS contract_fresh WITH (FORCE)"))
+        conn.execute(text("CREATE DATABASE contract_fresh"))
+    yield admin_url.set(database="contract_fresh").render_as_string(hide_password=False).replace("+psycopg2", "")
+    with admin.connect() as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS contract_fresh WITH (FORCE)"))
+    admin.dispose()
+
+
+@pytest.mark.no_services
+def test_worker_and_scheduler_started_together_on_an_empty_database_create_the_schema(tmp_path, base_env,
+                                                                                      fresh_database):
+    import time
+
+    from sqlalchemy import create_engine, text
+
+    env = _env(**{k: base_env[k] for k in ("SECRET_KEY", "TOKEN_ENCRYPTION_KEYS", "GOOGLE_CLIENT_ID",
+                                           "GOOGLE_CLIENT_SECRET", "REDIS_URL")},
+               DATABASE_URL=fresh_database, WORKER_PROCESSES="1", WORKER_THREADS="1")
+    procs = [_start(name, env, tmp_path) for name in ("scheduler", "worker")]
+    engine = create_engine(fresh_database.replace("postgresql://", "postgresql+psycopg2://", 1))
+    try:
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                if conn.execute(text("SELECT to_regclass('email_recipients') IS NOT NULL")).scalar():
+                    break
+            assert all(p.poll() is None for p in procs), [p.communicate()[1][-2000:] for p in procs]
+            time.sleep(0.5)
+        else:
+            raise AssertionError("no process created the schema")
+        time.sleep(3)  # a few scheduler ticks on the new schema
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        engine.dispose()
+    for proc in procs:
+        code, err = _finish(proc, timeout=60)
+        assert "Traceback" not in err and code == 0, err[-3000:]
