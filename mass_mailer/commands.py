@@ -127,6 +127,9 @@ def web() -> int:
             "--backend-port", str(settings.port), "--backend-host", settings.host, "--loglevel", "warning"]
     env = reflex_env()
     env.setdefault("PUBLIC_URL", settings.app_url)
+    # Only the app's own pages may call it with the user's cookies (Reflex's default lets any origin).
+    public = urlsplit(settings.app_url)
+    env.setdefault("REFLEX_CORS_ALLOWED_ORIGINS", f"{public.scheme}://{public.netloc}".lower())
     reflex_bin = Path(sys.executable).parent / "reflex"
     args[0] = str(reflex_bin) if reflex_bin.exists() else "reflex"
     proc = subprocess.Popen(args, env=env, cwd=ROOT)

@@ -33,7 +33,7 @@ def request_token(request: Request) -> tuple[str | None, bool]:
 
 
 def get_current_user(request: Request, session: SessionDep) -> User:
-    """The signed-in, active user; 401 otherwise, 403 for a cross-site cookie-authenticated change."""
+    """The signed-in, active user; 401 otherwise, 403 for a cross-site cookie-authenticated request."""
     token, from_cookie = request_token(request)
     user = auth.user_from_token(token, session=session)
     if user is None:

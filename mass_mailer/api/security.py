@@ -47,17 +47,21 @@ def clear_flow_cookie(response: Response) -> None:
 
 
 def check_csrf(request: Request) -> None:
-    """Refuse a cookie-authenticated state change that a browser marks as coming from another site."""
-    if request.method not in _UNSAFE_METHODS or request.headers.get("x-requested-with"):
-        return
-    if request.headers.get("sec-fetch-site") == "cross-site":
+    """Refuse a cookie-authenticated request that a browser marks as coming from another site."""
+    ours = _origin(get_settings().app_url)
+    origin = request.headers.get("origin")
+    # A browser names the calling page in Origin on every cross-origin request: another page (even one on
+    # this host, which SameSite treats as the same site) may neither read nor change anything with the cookie.
+    if origin is not None and (origin == "null" or _origin(origin) != ours):
         raise Forbidden("Cross-site request refused")
-    source = request.headers.get("origin") or request.headers.get("referer")
-    # Browsers always name the page behind a POST/PATCH/DELETE (Origin); API clients keeping cookies send
-    # neither header and are not a cross-site page, so they pass, as the contract promises cookie clients.
-    if source is None or (source != "null" and _origin(source) == _origin(get_settings().app_url)):
+    if request.method not in _UNSAFE_METHODS:
         return
-    raise Forbidden("Cross-site request refused")
+    referer = request.headers.get("referer")
+    if request.headers.get("sec-fetch-site") == "cross-site" or (
+            origin is None and referer is not None and _origin(referer) != ours):
+        raise Forbidden("Cross-site request refused")
+    # No Origin, Referer or Sec-Fetch-Site at all: not a browser page (API clients keeping cookies, as the
+    # contract promises them), so nothing cross-site to refuse.
 
 
 def client_ip(request: Request) -> str:

@@ -30,4 +30,9 @@ def test_requests_a_browser_marks_as_cross_site_are_still_refused(signed_in):
         assert answer.status_code == 403, headers
         assert isinstance(answer.json()["detail"], str)
     assert client.post("/api/auth/logout", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    # A script on another origin (even on this host) neither reads nor changes anything with the cookie.
+    assert client.get("/api/auth/me", headers={"Origin": "http://127.0.0.1:9999"}).status_code == 403
+    assert client.patch("/api/auth/me", json={"name": "Mallory"},
+                        headers={"Origin": "http://127.0.0.1:9999", "X-Requested-With": "fetch"}).status_code == 403
+    assert client.get("/api/auth/me", headers={"Origin": "http://127.0.0.1:8000"}).status_code == 200
     assert client.get("/api/auth/me").json()["name"] != "Mallory"
