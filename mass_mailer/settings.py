@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     max_recipients: int = Field(100_000, ge=1)
     worker_processes: int = Field(2, ge=1)
     worker_threads: int = Field(8, ge=1)
-    auth_rate_limit: str = "20/minute"
+    auth_rate_limit: str = "60/minute"  # sign-in starts per client address (an office shares one address)
     job_rate_limit: str = "30/minute"
     sender_connect_rate_limit: str = "10/minute"
     send_batch_size: int = Field(500, ge=1)  # sends per queue message before it hands over to a fresh one

@@ -75,7 +75,7 @@ def callback(request: Request, session: SessionDep, state: Annotated[str | None,
              code: Annotated[str | None, Query(max_length=2000)] = None,
              error: Annotated[str | None, Query(max_length=200)] = None) -> RedirectResponse:
     """Google sends the browser back here: finishes a sign-in or a sender connection."""
-    _limit_by_ip(request)
+    # Not rate-limited itself: each callback needs a single-use state, and starting a flow is rate-limited.
     token, _ = request_token(request)
     result = auth.complete_callback(session=session, state=state, code=code, error=error,
                                     flow_nonce=request.cookies.get(security.FLOW_COOKIE), session_token=token)
