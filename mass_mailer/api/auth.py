@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mass_mailer.api import security
 from mass_mailer.api.deps import CurrentUser, SessionDep, request_token
+from mass_mailer.api.fields import Text
 from mass_mailer.services import auth, oauth_flows, ratelimit, users
 from mass_mailer.settings import get_settings
 
@@ -41,7 +42,7 @@ class Me(BaseModel):
 class ProfileUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
 
 
 def _limit_by_ip(request: Request) -> None:

@@ -7,12 +7,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from mass_mailer.api.deps import CurrentUser, SessionDep
 from mass_mailer.api.errors import validation_message
+from mass_mailer.api.fields import Text, form_text
 from mass_mailer.errors import InvalidInput, PayloadTooLarge
 from mass_mailer.services import jobs
 from mass_mailer.settings import get_settings
@@ -27,10 +28,19 @@ class JobRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    subject: str = Field(max_length=998)
-    html_content: str = Field(max_length=2_000_000)
-    recipients: list[dict[str, Any]]
+    subject: Text = Field(max_length=998)
+    html_content: Text = Field(max_length=2_000_000)
+    recipients: list[dict[Text, Any]]
     sender_ids: list[int] | None = None
+
+    @field_validator("recipients")
+    @classmethod
+    def _text_values(cls, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for row in rows:
+            for value in row.values():
+                if isinstance(value, str):
+                    TypeAdapter(Text).validate_python(value)
+        return rows
 
 
 @router.post("", status_code=201)
@@ -74,8 +84,9 @@ async def _multipart(request: Request, body: bytes, limit: int) -> dict[str, Any
     data = await upload.read(limit + 1)
     if len(data) > limit:
         raise PayloadTooLarge(f"The file is larger than {get_settings().max_upload_mb} MB")
-    return {"subject": str(form.get("subject") or ""), "html_content": str(form.get("html_content") or ""),
-            "data": data, "email_column": str(form.get("email_column") or "") or None,
+    return {"subject": form_text(form.get("subject"), "subject"),
+            "html_content": form_text(form.get("html_content"), "html_content"),
+            "data": data, "email_column": form_text(form.get("email_column"), "email_column") or None,
             "sender_ids": _ids(str(form.get("sender_ids") or ""))}
 
 
@@ -115,7 +126,7 @@ def job_status(job_id: int, user: CurrentUser, session: SessionDep) -> jobs.JobS
 @router.get("/{job_id}/recipients", response_model=None)
 def recipients(job_id: int, user: CurrentUser, session: SessionDep,
                status: Literal["pending", "sent", "failed", "cancelled"] | None = None,
-               q: str | None = Query(None, max_length=320), limit: int = Query(50, ge=1, le=1000),
+               q: Text | None = Query(None, max_length=320), limit: int = Query(50, ge=1, le=1000),
                offset: Offset = 0, format: Literal["json", "csv"] = "json",
                ) -> jobs.RecipientPage | StreamingResponse:
     """A page of recipients, or all of them as a CSV download with `format=csv`."""

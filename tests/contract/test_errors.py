@@ -62,3 +62,21 @@ def test_a_chunked_upload_without_a_length_is_cut_off_at_the_limit(signed_in, mo
 
     answer = alice.post("/api/email-jobs", content=chunks(), headers={"Content-Type": "application/json"})
     _assert_error(answer, 413)
+
+
+def test_nul_characters_are_bad_input_not_a_crash(signed_in):
+    alice = signed_in("alice@example.com")
+    assert alice.connect_sender("one@example.com").status_code == 302
+    base = {"subject": "Hi", "html_content": "<p>Hi</p>", "recipients": [{"email": "a@example.com"}]}
+    for change in ({"subject": "Hi\x00"}, {"html_content": "<p>\x00</p>"},
+                   {"recipients": [{"email": "a@example.com", "name": "A\x00"}]},
+                   {"recipients": [{"email": "a@example.com", "na\x00me": "A"}]}):
+        _assert_error(alice.post("/api/email-jobs", json={**base, **change}), 400)
+    for field in ("subject", "html_content", "email_column"):
+        form = {"subject": "Hi", "html_content": "<p>Hi</p>", field: "x\x00y"}
+        answer = alice.post("/api/email-jobs", data=form,
+                            files={"recipients": ("r.csv", b"email\na@example.com\n", "text/csv")})
+        _assert_error(answer, 400)
+    _assert_error(alice.patch("/api/auth/me", json={"name": "A\x00"}), 422)
+    _assert_error(alice.get("/api/email-jobs/1/recipients", params={"q": "a\x00"}), 422)
+    assert alice.get("/api/email-jobs").json()["total"] == 0
