@@ -43,7 +43,16 @@ class JobRequest(BaseModel):
         return rows
 
 
-@router.post("", status_code=201)
+_UPLOAD_FORM = {"type": "object", "required": ["subject", "html_content", "recipients"], "properties": {
+    "subject": {"type": "string"}, "html_content": {"type": "string"},
+    "recipients": {"type": "string", "format": "binary", "description": "CSV file with a header row"},
+    "email_column": {"type": "string", "description": "the header of the address column, if not 'email'"},
+    "sender_ids": {"type": "string", "description": "comma-separated sender ids; default: all active senders"}}}
+
+
+@router.post("", status_code=201, openapi_extra={"requestBody": {"required": True, "content": {
+    "application/json": {"schema": JobRequest.model_json_schema()},
+    "multipart/form-data": {"schema": _UPLOAD_FORM}}}})
 async def create_job(request: Request, user: CurrentUser, session: SessionDep) -> jobs.JobCreated:
     """Create and start a job from a multipart CSV upload or a JSON body."""
     limit = get_settings().max_upload_mb * 1024 * 1024

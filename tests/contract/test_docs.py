@@ -23,3 +23,21 @@ def test_api_docs_load_only_local_assets():
     script = next(a for a in assets if a.endswith(".js"))
     assert "SwaggerUIBundle" in client.get(script).text
     assert client.get("/api/openapi.json").json()["info"]["title"] == "mass_mailer"
+
+
+@pytest.mark.no_services
+def test_openapi_lists_every_endpoint_of_the_contract_and_both_job_bodies():
+    spec = TestClient(create_app()).get("/api/openapi.json").json()
+    paths = {(path, method) for path, ops in spec["paths"].items() for method in ops}
+    for expected in [("/api/auth/google", "post"), ("/api/auth/callback", "get"), ("/api/auth/me", "get"),
+                     ("/api/auth/me", "patch"), ("/api/auth/logout", "post"), ("/api/senders", "get"),
+                     ("/api/senders", "post"), ("/api/senders/stats", "get"), ("/api/senders/{sender_id}", "get"),
+                     ("/api/senders/{sender_id}", "patch"), ("/api/senders/{sender_id}", "delete"),
+                     ("/api/email-jobs", "post"), ("/api/email-jobs", "get"), ("/api/email-jobs/{job_id}", "get"),
+                     ("/api/email-jobs/{job_id}", "delete"), ("/api/email-jobs/{job_id}/status", "get"),
+                     ("/api/email-jobs/{job_id}/recipients", "get"), ("/api/users", "get"),
+                     ("/api/users/{user_id}", "patch"), ("/api/health", "get"), ("/api/ready", "get")]:
+        assert expected in paths, expected
+    body = spec["paths"]["/api/email-jobs"]["post"]["requestBody"]["content"]
+    assert set(body) == {"application/json", "multipart/form-data"}
+    assert body["multipart/form-data"]["schema"]["properties"]["recipients"]["format"] == "binary"
