@@ -114,3 +114,13 @@ def test_worker_and_scheduler_started_together_on_an_empty_database_create_the_s
     for proc in procs:
         code, err = _finish(proc, timeout=60)
         assert "Traceback" not in err and code == 0, err[-3000:]
+
+
+@pytest.mark.no_services
+def test_up_in_demo_mode_refuses_a_public_host_before_starting_anything(tmp_path):
+    env = _env(HOST="0.0.0.0", VAR_DIR=str(tmp_path / "var"), PORT=str(free_port()),
+               EMULATOR_PORT=str(free_port()), EMBEDDED_REDIS_PORT=str(free_port()))
+    code, err = _finish(_start("up", env, tmp_path))
+    lines = [line for line in err.splitlines() if line.strip() and "DEMO MODE" not in line]
+    assert code not in (0, -999) and len(lines) == 1 and "loopback" in lines[0], err[-2000:]
+    assert not (tmp_path / "var" / "postgres").exists()
