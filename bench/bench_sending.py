@@ -12,9 +12,9 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from sending_stack import Stack, line
 
@@ -52,29 +52,47 @@ SUBJECT, HTML = "Hello {{ first_name }}", "<h1>Hi {{ first_name }}</h1><p>News f
 
 
 def baseline_loop(senders, rows: list[dict]) -> float:
-    """A plain thread pool: render, build MIME and send each message; no database, no queue."""
+    """The same sends without the engine: as many processes and threads as the worker, each rendering, building
+    the MIME message and sending through the same Gmail client; no database, no queue, no pacing."""
+    context = multiprocessing.get_context("fork")
+    ready = context.Barrier(PROCESSES + 1)
+    children = [context.Process(target=_baseline_process, args=(senders, rows, index, ready))
+                for index in range(PROCESSES)]
+    for child in children:
+        child.start()
+    ready.wait()  # every process has its clients: time the sends only, as for the engine
+    started = time.perf_counter()
+    for child in children:
+        child.join()
+    took = time.perf_counter() - started
+    if any(child.exitcode for child in children):
+        raise SystemExit("the baseline failed")
+    return took
+
+
+def _baseline_process(senders, rows: list[dict], index: int, ready) -> None:
     from mass_mailer.gmail.client import GmailClient
     from mass_mailer.gmail.credentials import SenderTokens
-    from mass_mailer.gmail.mime import build_message, to_raw
-    from mass_mailer.services.templating import compile_templates, html_to_text
+    from mass_mailer.services.sending import render_raw
+    from mass_mailer.services.templating import compile_for_sending
     from mass_mailer import crypto
 
-    templates = compile_templates(SUBJECT, HTML)
+    templates = compile_for_sending(SUBJECT, HTML)
     threads = PROCESSES * THREADS
+    parts = range(index * THREADS, (index + 1) * THREADS)
+    clients = {part: GmailClient(SenderTokens(crypto.decrypt(senders[part % len(senders)].access_token),
+                                              crypto.decrypt(senders[part % len(senders)].refresh_token), None))
+               for part in parts}
 
     def work(part: int) -> None:
         sender = senders[part % len(senders)]
-        client = GmailClient(SenderTokens(crypto.decrypt(sender.access_token), crypto.decrypt(sender.refresh_token),
-                                          None))
         for row in rows[part::threads]:
-            subject, html = templates.render(row)
-            client.send(to_raw(build_message(sender_email=sender.email, sender_name="Bench", to=row["email"],
-                                             subject=subject, html=html, text=html_to_text(html))))
+            clients[part].send(render_raw(templates, sender_email=sender.email, sender_name="Bench",
+                                          to=row["email"], data=row))
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(work, range(threads)))
-    return time.perf_counter() - started
+    ready.wait()
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(work, parts))
 
 
 def run_job(user, rows: list[dict], until_done: bool = True, seconds: float = 0.0) -> tuple[float, int]:

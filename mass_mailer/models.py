@@ -142,6 +142,8 @@ class EmailRecipient(SQLModel, table=True):
         _check("status", RecipientStatus, "ck_email_recipients_status"),
         sa.Index("ix_email_recipients_job_status", "job_id", "status"),
         sa.Index("ix_email_recipients_sender_sent_at", "sender_id", "sent_at"),
+        sa.Index("ix_email_recipients_job_settled_at", "job_id", "settled_at",
+                 postgresql_where=sa.text("settled_at IS NOT NULL")),
         sa.Index("ix_email_recipients_lease", "lease_expires_at",
                  postgresql_where=sa.text("status = 'sending'")),
     )
@@ -160,5 +162,6 @@ class EmailRecipient(SQLModel, table=True):
     lease_expires_at: datetime | None = _ts()  # a claim older than this is stranded
     next_attempt_at: datetime | None = _ts()  # backoff: not before this time
     sent_at: datetime | None = _ts()
+    settled_at: datetime | None = _ts()  # when the row became sent or failed
     gmail_message_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(255)))
     error_message: str | None = Field(default=None, sa_column=sa.Column(sa.Text))

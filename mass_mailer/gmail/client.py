@@ -68,8 +68,9 @@ class GmailClient:
         self.credentials = build_credentials(self.tokens)
         http = google_auth_httplib2.AuthorizedHttp(
             self.credentials, http=httplib2.Http(timeout=get_settings().gmail_timeout_seconds))
-        self.service = build("gmail", "v1", http=http, static_discovery=True, cache_discovery=False,
-                             client_options={"api_endpoint": get_settings().gmail_api_endpoint})
+        service = build("gmail", "v1", http=http, static_discovery=True, cache_discovery=False,
+                        client_options={"api_endpoint": get_settings().gmail_api_endpoint})
+        self.messages = service.users().messages()  # the resource, built once: building it costs a lot per call
 
     def refresh_if_expired(self) -> SenderTokens | None:
         """Refresh an expired access token; the new tokens (to store) or None when still valid."""
@@ -87,7 +88,7 @@ class GmailClient:
         """Send one message; its Gmail id, or a SendError saying what went wrong."""
         token_before = self.credentials.token
         try:
-            reply = self.service.users().messages().send(userId="me", body={"raw": raw}).execute(num_retries=0)
+            reply = self.messages.send(userId="me", body={"raw": raw}).execute(num_retries=0)
         except HttpError as exc:
             raise classify(exc) from None
         except RefreshError as exc:

@@ -60,20 +60,23 @@ def rate_chart() -> rx.Component:
     return section(
         "Sends per minute",
         rx.cond(
-            JobState.series.length() > 1,
-            rx.recharts.area_chart(
-                rx.recharts.area(data_key="per_minute", stroke=rx.color("accent", 9), fill=rx.color("accent", 4),
-                                 type_="monotone", is_animation_active=False),
-                rx.recharts.x_axis(data_key="time", tick_line=False, min_tick_gap=40, font_size=11),
+            JobState.series.length() > 0,
+            rx.recharts.bar_chart(
+                rx.recharts.bar(data_key="sent", name="Sent", stack_id="sends", fill=rx.color("accent", 9),
+                                is_animation_active=False),
+                rx.recharts.bar(data_key="failed", name="Failed", stack_id="sends", fill=rx.color("red", 9),
+                                is_animation_active=False),
+                rx.recharts.x_axis(data_key="minute", tick_line=False, min_tick_gap=30, font_size=11),
                 rx.recharts.y_axis(allow_decimals=False, width=40, font_size=11),
                 rx.recharts.cartesian_grid(stroke_dasharray="3 3", vertical=False, stroke=rx.color("gray", 4)),
                 rx.recharts.graphing_tooltip(),
                 data=JobState.series,
                 height=220,
                 width="100%",
+                bar_category_gap="10%",
             ),
-            rx.text(rx.cond(JobState.active, "Collecting the sending rate…",
-                            "The rate is charted live while the job runs."), size="2", color_scheme="gray"),
+            rx.text(rx.cond(JobState.active, "Nothing sent yet: the first bars appear within seconds.",
+                            "Nothing was sent."), size="2", color_scheme="gray"),
         ),
     )
 

@@ -153,12 +153,14 @@ def list_jobs(*, session: Session, user_id: int, limit: int = 20, offset: int = 
     return JobPage(total=total, items=[JobView.model_validate(j, from_attributes=True) for j in jobs])
 
 
+# Recipient rows first, the job row last, in the same order as the sending engine's claims and settles.
 _CANCEL_SQL = text("""
-    WITH j AS (UPDATE email_jobs SET status = 'cancelled', finished_at = now(), updated_at = now(),
-                      error_message = coalesce(:reason, error_message)
-               WHERE id = ANY(:ids) AND status IN ('queued', 'in_progress') RETURNING id)
     UPDATE email_recipients SET status = 'cancelled', next_attempt_at = NULL
-    WHERE job_id IN (SELECT id FROM j) AND status = 'pending'
+    WHERE job_id IN (SELECT id FROM email_jobs WHERE id = ANY(:ids) AND status IN ('queued', 'in_progress'))
+      AND status = 'pending';
+    UPDATE email_jobs SET status = 'cancelled', finished_at = now(), updated_at = now(),
+           error_message = coalesce(:reason, error_message)
+    WHERE id = ANY(:ids) AND status IN ('queued', 'in_progress')
 """)
 
 
@@ -247,6 +249,12 @@ _RECENT_SQL = text("""
     SELECT count(*) FROM email_recipients
     WHERE sender_id = ANY(:ids) AND sent_at > now() - interval '60 seconds' AND job_id = :job_id
 """)
+_PER_MINUTE_SQL = text("""
+    SELECT date_trunc('minute', settled_at), count(*) FILTER (WHERE status = 'sent'),
+           count(*) FILTER (WHERE status = 'failed')
+    FROM email_recipients WHERE job_id = :job_id AND settled_at IS NOT NULL
+    GROUP BY 1 ORDER BY 1
+""")
 _UNSETTLED_SQL = text("SELECT count(*) FROM email_recipients WHERE job_id = :job_id "
                       "AND status IN ('pending', 'sending')")
 
@@ -273,6 +281,12 @@ def job_status(*, session: Session, user_id: int, job_id: int) -> JobStatusView:
         rate_per_minute=rate, eta_seconds=round(pending * 60 / pace) if pending and pace else (0 if not pending
                                                                                            else None),
         senders=progress, waiting_reason=waiting)
+
+
+def sends_per_minute(*, session: Session, user_id: int, job_id: int) -> list[tuple[datetime, int, int]]:
+    """(minute, sent, failed) for each minute in which some of the job's sends ended, oldest first."""
+    owned_job(session=session, user_id=user_id, job_id=job_id)
+    return [(minute, sent, failed) for minute, sent, failed in session.execute(_PER_MINUTE_SQL, {"job_id": job_id})]
 
 
 def list_recipients(*, session: Session, user_id: int, job_id: int, status: str | None = None,

@@ -27,7 +27,7 @@ _DUE_SQL = text("""
       AND (next_attempt_at IS NULL OR next_attempt_at <= now() + interval '30 seconds')
 """)
 _FAIL_PENDING_SQL = text("""
-    WITH r AS (UPDATE email_recipients SET status = 'failed', error_message = :reason
+    WITH r AS (UPDATE email_recipients SET status = 'failed', error_message = :reason, settled_at = now()
                WHERE job_id = :job_id AND status = 'pending' RETURNING 1)
     UPDATE email_jobs SET failed_count = failed_count + (SELECT count(*) FROM r), status = 'failed',
            error_message = :reason, finished_at = now(), updated_at = now()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import timedelta
 
 from sqlalchemy import text
@@ -11,6 +9,7 @@ from sqlmodel import Session
 
 from mass_mailer.models import utcnow
 from mass_mailer.redis_client import get_redis
+from mass_mailer.services.metrics import SENDS_KEY
 
 WINDOW = timedelta(hours=24)
 # Sent rows in the window plus rows claimed for a send under way (they may be delivered any moment).
@@ -48,7 +47,9 @@ def remaining_today(*, session: Session, quotas: dict[int, int]) -> dict[int, in
 # A sliding-window log per sender on Redis' own clock, shared by every worker process. A call is
 # admitted when fewer than `limit` calls were admitted in the last `window` ms and the previous one
 # is at least `spacing` ms old (an even pace, no burst). Returns 0 when admitted, else ms to wait.
+# It also counts the previous send's outcome (ARGV[4]) in the metrics hash, so a send costs one Redis round trip.
 _PACE_LUA = """
+if ARGV[4] ~= '' then redis.call('HINCRBY', KEYS[2], ARGV[4], 1) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window, limit, spacing = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -77,17 +78,8 @@ class SenderPace:
         self.per_minute = per_minute
         self._script = get_redis().register_script(_PACE_LUA)
 
-    def try_acquire(self, sender_id: int) -> float:
-        """Take one call slot now: 0.0, or the seconds to wait before asking again."""
-        wait_ms = self._script(keys=[f"mm:pace:{sender_id}"],
-                               args=[60_000 + PACE_MARGIN_MS, self.per_minute, 60_000 // self.per_minute])
+    def try_acquire(self, sender_id: int, *, count: str | None = None) -> float:
+        """Take one call slot now: 0.0, or the seconds to wait before asking again; `count` a send outcome too."""
+        wait_ms = self._script(keys=[f"mm:pace:{sender_id}", SENDS_KEY],
+                               args=[60_000 + PACE_MARGIN_MS, self.per_minute, 60_000 // self.per_minute, count or ""])
         return int(wait_ms) / 1000
-
-    def acquire(self, sender_id: int, *, give_up_after: float = 120.0, stop: threading.Event | None = None) -> bool:
-        """Wait for a call slot; False if none came within `give_up_after` seconds or `stop` was set."""
-        deadline = time.monotonic() + give_up_after
-        stop = stop or threading.Event()
-        while (wait := self.try_acquire(sender_id)) > 0:
-            if time.monotonic() + wait > deadline or stop.wait(wait):
-                return False
-        return True

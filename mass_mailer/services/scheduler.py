@@ -26,7 +26,8 @@ RECONCILE_EVERY = 60.0
 # A claim whose lease expired belonged to a worker that died during the send: Gmail may have delivered it,
 # so it is failed (never retried: a retry could deliver twice). Unclaimed work is untouched and stays pending.
 _RECOVER_SQL = text("""
-    WITH r AS (UPDATE email_recipients SET status = 'failed', error_message = :reason, lease_expires_at = NULL
+    WITH r AS (UPDATE email_recipients SET status = 'failed', error_message = :reason, lease_expires_at = NULL,
+                                           settled_at = now()
                WHERE status = 'sending' AND lease_expires_at < now() RETURNING job_id)
     UPDATE email_jobs j SET failed_count = j.failed_count + c.n, updated_at = now()
     FROM (SELECT job_id, count(*) AS n FROM r GROUP BY job_id) c WHERE j.id = c.job_id

@@ -28,7 +28,7 @@ from mass_mailer.models import EmailJob, JobStatus, Sender, SenderStatus, User, 
 from mass_mailer.redis_client import get_redis
 from mass_mailer.services import metrics, senders
 from mass_mailer.services.quota import USED_BY_SENDER_SQL, SenderPace
-from mass_mailer.services.templating import CompiledTemplates, compile_templates, html_to_text
+from mass_mailer.services.templating import CompiledTemplates, compile_for_sending
 from mass_mailer.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -38,13 +38,16 @@ PROJECT_PAUSE_KEY = "mm:project_paused_until"
 PROJECT_PAUSE = timedelta(hours=1)
 MAX_IDLE_WAIT = 30.0  # a batch waits this long at most for a retry coming due, else ends
 LIVE_TTL = 30  # seconds a (job, sender) pair counts as covered after its batch last claimed
+SETTLE_HOLD = 0.1  # seconds a settle may wait for the next pace slot, to share the next claim's round trip
 # Set when the worker shuts down: batches stop between two sends (never during one) and hand over.
 STOPPING = threading.Event()
 
 _USED_SQL = USED_BY_SENDER_SQL.format(sender=":sender_id", cutoff="now() - interval '24 hours'")
-_CLAIM_SQL = text(f"""
-    SELECT pg_advisory_xact_lock(7001, :sender_id);
-    WITH pick AS (
+# The lock on the sender comes first, in its own statement, so that the quota is counted with a snapshot taken
+# after the previous claim of this sender committed.
+_LOCK_SENDER = "SELECT pg_advisory_xact_lock(7001, :sender_id);"
+_CLAIM_CTES = f"""
+    pick AS (
         SELECT r.id FROM email_recipients r
         WHERE r.job_id = :job_id AND r.status = 'pending'
           AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= now())
@@ -53,28 +56,36 @@ _CLAIM_SQL = text(f"""
                         AND s.deleted_at IS NULL
                         AND s.daily_quota > {_USED_SQL})
         LIMIT 1 FOR UPDATE SKIP LOCKED
-    )
-    UPDATE email_recipients r
-    SET status = 'sending', sender_id = :sender_id, attempts = r.attempts + 1,
-        lease_expires_at = clock_timestamp() + make_interval(secs => :lease)
-    FROM pick WHERE r.id = pick.id
-    RETURNING r.id, r.email, r.data, r.attempts
-""")
-_SETTLE_SQL = """
-    WITH r AS (UPDATE email_recipients SET {changes}, lease_expires_at = NULL
-               WHERE id = :id AND status = 'sending' RETURNING job_id)
-    UPDATE email_jobs SET {counter} = {counter} + 1, updated_at = now() WHERE id IN (SELECT job_id FROM r)
-"""
-_SENT_SQL = text(_SETTLE_SQL.format(
-    changes="status = 'sent', sent_at = now(), gmail_message_id = :message_id, error_message = NULL, "
-            "next_attempt_at = NULL", counter="sent_count"))
-_FAILED_SQL = text(_SETTLE_SQL.format(changes="status = 'failed', error_message = :reason", counter="failed_count"))
-_RETRY_SQL = text("""
-    UPDATE email_recipients
-    SET status = 'pending', sender_id = NULL, lease_expires_at = NULL, error_message = :reason,
-        next_attempt_at = now() + make_interval(secs => :delay), attempts = attempts - :refund
-    WHERE id = :id AND status = 'sending'
-""")
+    ),
+    claimed AS (
+        UPDATE email_recipients r
+        SET status = 'sending', sender_id = :sender_id, attempts = r.attempts + 1,
+            lease_expires_at = clock_timestamp() + make_interval(secs => :lease)
+        FROM pick WHERE r.id = pick.id
+        RETURNING r.id, r.email, r.data, r.attempts
+    )"""
+_SETTLED = ("settled AS (UPDATE email_recipients SET {changes}, lease_expires_at = NULL "
+            "WHERE id = :id AND status = 'sending' RETURNING job_id)")
+_COUNTED = (", counted AS (UPDATE email_jobs SET {counter} = {counter} + 1, updated_at = now() "
+            "WHERE id IN (SELECT job_id FROM settled))")
+_SETTLE_CTES = {
+    "sent": _SETTLED.format(changes="status = 'sent', sent_at = now(), settled_at = now(), error_message = NULL, "
+                                    "gmail_message_id = :message_id, next_attempt_at = NULL")
+            + _COUNTED.format(counter="sent_count"),
+    "failed": _SETTLED.format(changes="status = 'failed', settled_at = now(), error_message = :reason")
+              + _COUNTED.format(counter="failed_count"),
+    "retry": _SETTLED.format(changes="status = 'pending', sender_id = NULL, error_message = :reason, "
+                                     "next_attempt_at = now() + make_interval(secs => :delay), "
+                                     "attempts = attempts - :refund"),
+}
+# Locks are always taken recipient rows first, the job row last (and nothing after it), here as in cancelling and
+# recovering: a claim may wait for a recipient row, so holding the job row meanwhile could deadlock.
+# The connection runs in autocommit: one round trip per call below, the statements of each run as one transaction,
+# so a settle and the next claim commit together or not at all.
+_CLAIM = text(f"{_LOCK_SENDER} WITH {_CLAIM_CTES} SELECT id, email, data, attempts FROM claimed")
+_SETTLE = {kind: text(f"WITH {ctes} SELECT 1") for kind, ctes in _SETTLE_CTES.items()}
+_CLAIM_AND_SETTLE = {kind: text(f"{_LOCK_SENDER} WITH {_CLAIM_CTES}, {ctes} SELECT id, email, data, attempts "
+                                "FROM claimed") for kind, ctes in _SETTLE_CTES.items()}
 _NEXT_DUE_SQL = text("""
     SELECT extract(epoch FROM min(coalesce(next_attempt_at, now())) - now())
     FROM email_recipients r JOIN email_jobs j ON j.id = r.job_id
@@ -117,7 +128,7 @@ def live_key(job_id: int, sender_id: int) -> str:
 
 @lru_cache(maxsize=64)
 def _job_templates(job_id: int, subject: str, html: str) -> CompiledTemplates:
-    return compile_templates(subject, html)
+    return compile_for_sending(subject, html)
 
 
 def load_batch(*, job_id: int, sender_id: int) -> BatchContext | None:
@@ -134,6 +145,16 @@ def load_batch(*, job_id: int, sender_id: int) -> BatchContext | None:
                             _job_templates(job_id, job.subject, job.html_content), gmail.GmailClient(tokens))
 
 
+@dataclass
+class Settlement:
+    """How one send ended: which settle statement applies to its row, with what, and what to count."""
+
+    kind: str  # sent, failed or retry
+    params: dict[str, Any]
+    outcome: str | None  # the metric still to count
+    stop: bool = False  # the sender (or the project) cannot send any more
+
+
 def run_batch(*, job_id: int, sender_id: int, limit: int) -> bool:
     """Send up to `limit` messages of a job through one sender; True when it stopped with work left to do."""
     if project_paused():
@@ -141,41 +162,87 @@ def run_batch(*, job_id: int, sender_id: int, limit: int) -> bool:
     ctx = load_batch(job_id=job_id, sender_id=sender_id)
     if ctx is None:
         return False
-    pace = SenderPace(get_settings().sender_rate_per_minute)
-    redis = get_redis()
-    marked = 0.0
-    with get_engine().connect() as conn:
+    with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        batch = _BatchRun(ctx, conn)
+        try:
+            return batch.run(limit)
+        finally:
+            batch.settle()
+
+
+class _BatchRun:
+    """One batch's loop. Each send's settle travels with the next claim (one round trip, one transaction) and its
+    outcome is counted by the next pace call (one Redis round trip); a settle never waits long for them."""
+
+    def __init__(self, ctx: BatchContext, conn: Connection) -> None:
+        self.ctx, self.conn = ctx, conn
+        self.pace = SenderPace(get_settings().sender_rate_per_minute)
+        self.claim_params = {"job_id": ctx.job_id, "sender_id": ctx.sender_id, "lease": get_settings().lease_seconds}
+        self.settlement: Settlement | None = None  # the last send's, not applied yet
+        self.marked = 0.0
+
+    def run(self, limit: int) -> bool:
         for _ in range(limit):
-            if time.monotonic() - marked > LIVE_TTL / 6:  # keep the pair covered, without a call per send
-                redis.set(live_key(job_id, sender_id), 1, ex=LIVE_TTL)
-                marked = time.monotonic()
-            if not pace.acquire(sender_id, give_up_after=LIVE_TTL / 2, stop=STOPPING) or STOPPING.is_set():
+            if time.monotonic() - self.marked > LIVE_TTL / 6:  # keep the pair covered, without a call per send
+                get_redis().set(live_key(self.ctx.job_id, self.ctx.sender_id), 1, ex=LIVE_TTL)
+                self.marked = time.monotonic()
+            if not self._take_slot() or STOPPING.is_set():
                 return True
-            claimed = claim(conn, job_id=job_id, sender_id=sender_id)
+            claimed = claim(self.conn, self.claim_params, self.settlement)
+            self.settlement = None
             if claimed is None:
-                if not _wait_for_due_work(conn, job_id):
+                if not _wait_for_due_work(self.conn, self.ctx.job_id):
                     return False
                 continue
-            if not _send_one(conn, ctx, claimed):
+            self.settlement = _send_one(self.ctx, claimed)
+            if self.settlement.stop:
+                self.settle()
+                get_redis().delete(live_key(self.ctx.job_id, self.ctx.sender_id))
                 return False
-    return True
+        return True
+
+    def _take_slot(self) -> bool:
+        """Wait for a pace slot (False: none came in time, or the worker stops), settling first if it is far."""
+        deadline = time.monotonic() + LIVE_TTL / 2
+        wait = self.pace.try_acquire(self.ctx.sender_id, count=self.settlement and self.settlement.outcome)
+        if self.settlement:
+            self.settlement.outcome = None  # counted by the pace call
+        while wait > 0:
+            if wait > SETTLE_HOLD:
+                self.settle()
+            if time.monotonic() + wait > deadline or STOPPING.wait(wait):
+                return False
+            wait = self.pace.try_acquire(self.ctx.sender_id)
+        return True
+
+    def settle(self) -> None:
+        """Apply the last send's settlement on its own, now."""
+        if self.settlement is not None:
+            self.conn.execute(_SETTLE[self.settlement.kind], self.settlement.params)
+            _count(self.settlement)
+            self.settlement = None
 
 
-def claim(conn: Connection, *, job_id: int, sender_id: int) -> Claimed | None:
-    """Claim one sendable recipient of the job for this sender, or None."""
-    with conn.begin():
-        row = conn.execute(_CLAIM_SQL, {"job_id": job_id, "sender_id": sender_id,
-                                        "lease": get_settings().lease_seconds}).first()
+def claim(conn: Connection, params: dict[str, Any], settlement: Settlement | None = None) -> Claimed | None:
+    """Claim one sendable recipient of the job and settle the previous send (if any), in one transaction."""
+    statement = _CLAIM if settlement is None else _CLAIM_AND_SETTLE[settlement.kind]
+    row = conn.execute(statement, params if settlement is None else params | settlement.params).first()
+    if settlement is not None:
+        _count(settlement)
     return Claimed(*row) if row else None
+
+
+def _count(settlement: Settlement) -> None:
+    if settlement.outcome:
+        metrics.record_send(settlement.outcome)
 
 
 def _wait_for_due_work(conn: Connection, job_id: int) -> bool:
     """Nothing claimable now: wait for a retry coming due soon (True), or finish the job if it is done."""
-    with conn.begin():
-        due_in = conn.execute(_NEXT_DUE_SQL, {"job_id": job_id}).scalar()
-        if due_in is None:
-            conn.execute(FINISH_SQL, {"job_id": job_id})
-            return False
+    due_in = conn.execute(_NEXT_DUE_SQL, {"job_id": job_id}).scalar()
+    if due_in is None:
+        conn.execute(FINISH_SQL, {"job_id": job_id})
+        return False
     if due_in > MAX_IDLE_WAIT:
         return False
     if due_in <= 0:  # due now, yet unclaimable: the sender is over quota or stopped
@@ -183,55 +250,48 @@ def _wait_for_due_work(conn: Connection, job_id: int) -> bool:
     return not STOPPING.wait(due_in + 0.05)
 
 
-def _send_one(conn: Connection, ctx: BatchContext, claimed: Claimed) -> bool:
-    """Render, send and settle one recipient; False when the sender (or the project) must stop."""
+def _send_one(ctx: BatchContext, claimed: Claimed) -> Settlement:
+    """Render and send one recipient; how its row must be settled."""
     try:
-        subject, html = ctx.templates.render({**claimed.data, "email": claimed.email})
-        raw = to_raw(build_message(sender_email=ctx.sender_email, sender_name=ctx.sender_name, to=claimed.email,
-                                   subject=subject, html=html, text=html_to_text(html)))
+        raw = render_raw(ctx.templates, sender_email=ctx.sender_email, sender_name=ctx.sender_name,
+                         to=claimed.email, data=claimed.data)
         _store_refreshed(ctx, ctx.client.refresh_if_expired())
         tokens_before = ctx.client.tokens
         message_id = ctx.client.send(raw)
         if ctx.client.tokens is not tokens_before:
             _store_refreshed(ctx, ctx.client.tokens)
     except gmail.PermanentError as exc:
-        _settle(conn, _FAILED_SQL, id=claimed.id, reason=exc.reason)
-        metrics.record_send("failed")
-        return True
+        return Settlement("failed", {"id": claimed.id, "reason": exc.reason}, "failed")
     except gmail.TemporaryError as exc:
-        _retry_or_fail(conn, claimed, exc)
-        return True
+        return _retry_or_fail(claimed, exc)
     except gmail.SendError as exc:
-        _stop_sender(conn, ctx, claimed, exc)
-        return False
+        return _stop_sender(ctx, claimed, exc)
     except Exception as exc:  # an unexpected error must not strand the row in `sending`
         log.exception("sending recipient %s failed unexpectedly", claimed.id)
-        _settle(conn, _FAILED_SQL, id=claimed.id, reason=f"internal error: {type(exc).__name__}")
-        metrics.record_send("failed")
-        return True
-    _settle(conn, _SENT_SQL, id=claimed.id, message_id=message_id)
-    metrics.record_send("sent")
-    return True
+        return Settlement("failed", {"id": claimed.id, "reason": f"internal error: {type(exc).__name__}"}, "failed")
+    return Settlement("sent", {"id": claimed.id, "message_id": message_id}, "sent")
 
 
-def _settle(conn: Connection, statement, **params) -> None:
-    with conn.begin():
-        conn.execute(statement, params)
+def render_raw(templates: CompiledTemplates, *, sender_email: str, sender_name: str | None, to: str,
+               data: dict[str, Any]) -> str:
+    """The Gmail `raw` message for one recipient: personalised subject, HTML and text part, as MIME."""
+    subject, html, text_part = templates.render_message({**data, "email": to})
+    return to_raw(build_message(sender_email=sender_email, sender_name=sender_name, to=to, subject=subject,
+                                html=html, text=text_part))
 
 
-def _retry_or_fail(conn: Connection, claimed: Claimed, exc: gmail.TemporaryError) -> None:
+def _retry_or_fail(claimed: Claimed, exc: gmail.TemporaryError) -> Settlement:
     """Back to pending after an exponential backoff with jitter (at least Retry-After), or failed."""
     if claimed.attempts >= get_settings().max_attempts:
-        _settle(conn, _FAILED_SQL, id=claimed.id, reason=f"gave up after {claimed.attempts} attempts: {exc.reason}")
-        metrics.record_send("failed")
-        return
+        reason = f"gave up after {claimed.attempts} attempts: {exc.reason}"
+        return Settlement("failed", {"id": claimed.id, "reason": reason}, "failed")
     delay = min(300.0, 2.0 ** (claimed.attempts - 1)) * random.uniform(0.5, 1.5)
-    _settle(conn, _RETRY_SQL, id=claimed.id, reason=exc.reason, delay=max(delay, exc.retry_after or 0), refund=0)
-    metrics.record_send("retried")
+    return Settlement("retry", {"id": claimed.id, "reason": exc.reason, "delay": max(delay, exc.retry_after or 0),
+                                "refund": 0}, "retried")
 
 
-def _stop_sender(conn: Connection, ctx: BatchContext, claimed: Claimed, exc: gmail.SendError) -> None:
-    """A sender-level refusal: release the recipient to the job's other senders and take the sender out."""
+def _stop_sender(ctx: BatchContext, claimed: Claimed, exc: gmail.SendError) -> Settlement:
+    """A sender-level refusal: take the sender out; its recipient goes back to the job's other senders."""
     delay = 0.0
     with Session(get_engine()) as session:
         if isinstance(exc, gmail.SenderReauth):
@@ -241,8 +301,8 @@ def _stop_sender(conn: Connection, ctx: BatchContext, claimed: Claimed, exc: gma
         elif isinstance(exc, gmail.ProjectLimitReached):
             pause_project(exc.reason)
             delay = PROJECT_PAUSE.total_seconds()
-    _settle(conn, _RETRY_SQL, id=claimed.id, reason=exc.reason, delay=delay, refund=1)
-    get_redis().delete(live_key(ctx.job_id, ctx.sender_id))
+    return Settlement("retry", {"id": claimed.id, "reason": exc.reason, "delay": delay, "refund": 1}, None,
+                      stop=True)
 
 
 def _store_refreshed(ctx: BatchContext, tokens) -> None:

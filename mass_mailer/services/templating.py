@@ -1,4 +1,4 @@
-"""Personalised subject and HTML: Jinja2 sandboxed templates, compiled once per job."""
+"""Personalised subject, HTML and text part: Jinja2 sandboxed templates, compiled once per job."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 import html2text
-from jinja2 import TemplateSyntaxError, Undefined
+from jinja2 import TemplateSyntaxError, Undefined, meta
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -22,10 +22,11 @@ def _environment(autoescape: bool) -> SandboxedEnvironment:
 
 @dataclass(frozen=True)
 class CompiledTemplates:
-    """The subject (plain text) and HTML (autoescaped) templates of one job."""
+    """The subject (plain text) and HTML (autoescaped) templates of one job, and its text part's when known."""
 
     subject: Any
     html: Any
+    text: Any = None  # the HTML converted to text once (see `compile_for_sending`); None: convert each message
 
     def render(self, data: dict[str, Any]) -> tuple[str, str]:
         """Subject and HTML for one recipient; line breaks in the subject become spaces."""
@@ -35,6 +36,16 @@ class CompiledTemplates:
         except (SecurityError, TemplateError) as exc:
             raise Unprocessable(f"The template cannot be rendered: {exc}") from None
         return " ".join(subject.splitlines()).strip(), html
+
+    def render_message(self, data: dict[str, Any]) -> tuple[str, str, str]:
+        """Subject, HTML and text part for one recipient."""
+        subject, html = self.render(data)
+        if self.text is None:
+            return subject, html, html_to_text(html)
+        try:
+            return subject, html, self.text.render(data)
+        except (SecurityError, TemplateError) as exc:
+            raise Unprocessable(f"The template cannot be rendered: {exc}") from None
 
 
 def check_subject(subject: str) -> None:
@@ -49,6 +60,29 @@ def compile_templates(subject: str, html: str) -> CompiledTemplates:
     """Compile both templates; a syntax error is an Unprocessable naming the template and line."""
     return CompiledTemplates(_compile(subject, "subject", autoescape=False),
                              _compile(html, "html_content", autoescape=True))
+
+
+def compile_for_sending(subject: str, html: str) -> CompiledTemplates:
+    """The job's templates with a text-part template, when converting the HTML template once is safe.
+
+    html2text costs milliseconds per message; for a template made of HTML and `{{ ... }}` values only, its text
+    conversion is the same template in text form. It is used when it renders exactly like the per-message
+    conversion for probe recipients (with every value, and with only the address); other templates, and any
+    with `{% ... %}` logic, are converted message by message.
+    """
+    templates = compile_templates(subject, html)
+    if "{%" in html:
+        return templates
+    try:
+        text = _environment(False).from_string(html_to_text(html))
+        names = sorted(meta.find_undeclared_variables(_environment(True).parse(html)) | {"email"})
+        values = {name: f"probe{i}value" for i, name in enumerate(names)}
+        for probe in (values, {"email": values["email"]}):  # with every value, and with only the address
+            if text.render(probe) != html_to_text(templates.html.render(probe)):
+                return templates
+    except (SecurityError, TemplateError):
+        return templates
+    return CompiledTemplates(templates.subject, templates.html, text)
 
 
 def _compile(source: str, name: str, *, autoescape: bool) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from datetime import datetime, timedelta, timezone
 
 import reflex as rx
 
@@ -16,8 +17,9 @@ from mass_mailer.state.formatting import duration, when
 
 PAGE_SIZE = 25
 TICK_SECONDS = 1.0
+CHART_SECONDS = 5.0  # the per-minute chart is a grouped query: refreshed every few seconds, not every tick
 MAX_WATCH_SECONDS = 12 * 3600
-SERIES_POINTS = 120
+CHART_MINUTES = 120  # the chart shows the last two hours of the job's sending
 ACTIVE = (JobStatus.QUEUED, JobStatus.IN_PROGRESS)
 
 
@@ -46,6 +48,25 @@ def _client_connected(token: str) -> bool:
     return namespace is None or token in namespace.token_to_sid
 
 
+def _now_minute() -> datetime:
+    return datetime.now(timezone.utc).replace(second=0, microsecond=0)
+
+
+def chart_series(minutes: list[tuple[datetime, int, int]], *, until: datetime | None) -> list[dict[str, int | str]]:
+    """One bar per minute, quiet minutes included, over the last CHART_MINUTES up to `until` (or the last send)."""
+    if not minutes:
+        return []
+    counts = {minute: (sent, failed) for minute, sent, failed in minutes}
+    last = max(until or minutes[-1][0], minutes[-1][0])
+    first = max(minutes[0][0], last - timedelta(minutes=CHART_MINUTES - 1))
+    bars = []
+    while first <= last:
+        sent, failed = counts.get(first, (0, 0))
+        bars.append({"minute": first.astimezone(timezone.utc).strftime("%H:%M"), "sent": sent, "failed": failed})
+        first += timedelta(minutes=1)
+    return bars
+
+
 class JobState(rx.State):
     job_id: int = 0
     found: bool = False
@@ -62,7 +83,7 @@ class JobState(rx.State):
     eta: str = ""
     waiting_reason: str = ""
     senders: list[SenderLine] = []
-    series: list[dict[str, int | str]] = []
+    series: list[dict[str, int | str]] = []  # one bar per minute: {"minute": "HH:MM", "sent": n, "failed": n}
     recipients: list[RecipientLine] = []
     recipients_total: int = 0
     status_filter: str = "all"
@@ -95,12 +116,13 @@ class JobState(rx.State):
         if user is None:
             return None
         self.job_id, self.found = self._route_job_id(), False
-        self.series, self.page, self.status_filter, self.search = [], 0, "all", ""
+        self.page, self.status_filter, self.search = 0, "all", ""
         with session_scope() as session:
             job = jobs_service.get_job(session=session, user_id=user.id, job_id=self.job_id)
         self.found = True
         self.subject, self.created_at = job.subject, when(job.created_at)
         self._refresh(user.id)
+        self._refresh_chart(user.id)
         if self.active and not self.watching:
             return JobState.watch
         return None
@@ -124,9 +146,11 @@ class JobState(rx.State):
         self.recipients = [RecipientLine(email=r.email, status=r.status, sender=self._sender_emails.get(r.sender_id, ""),
                                          sent_at=when(r.sent_at) if r.sent_at else "", error=r.error_message or "",
                                          attempts=r.attempts) for r in page.items]
-        if status.status in ACTIVE or self.series:
-            point = {"time": time.strftime("%H:%M:%S"), "per_minute": self.rate}
-            self.series = [*self.series, point][-SERIES_POINTS:]
+
+    def _refresh_chart(self, user_id: int) -> None:
+        with session_scope() as session:
+            minutes = jobs_service.sends_per_minute(session=session, user_id=user_id, job_id=self.job_id)
+        self.series = chart_series(minutes, until=_now_minute() if self.active else None)
 
     @rx.event(background=True)
     async def watch(self):
@@ -136,7 +160,7 @@ class JobState(rx.State):
                 return
             self.watching = True
             job_id, token = self.job_id, self.router.session.client_token
-        started = time.monotonic()
+        started = charted = time.monotonic()
         try:
             while time.monotonic() - started < MAX_WATCH_SECONDS and _client_connected(token):
                 await asyncio.sleep(TICK_SECONDS)
@@ -147,6 +171,9 @@ class JobState(rx.State):
                     if user is None:
                         break
                     self._refresh(user.id)
+                    if not self.active or time.monotonic() - charted >= CHART_SECONDS:
+                        self._refresh_chart(user.id)
+                        charted = time.monotonic()
                     if not self.active:
                         break
         finally:

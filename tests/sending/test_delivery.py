@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+from sqlmodel import Session
+
+from mass_mailer.db import get_engine
+from mass_mailer.errors import NotFound
+from mass_mailer.services.jobs import sends_per_minute
 from tests.sending.conftest import recipient_rows, wait_job_done
 
 
@@ -46,7 +52,7 @@ def test_csv_job_is_delivered_once_per_valid_recipient_with_personalisation(
     headers = five["headers"]
     assert headers["From"].endswith(f"<{five['account']}>") and "Zoë Owner" in headers["From"]
     assert five["account"] in {s.email for s in senders}
-    assert headers["Date"] and headers["Message-ID"].endswith(f"@example.com>")
+    assert headers["Date"] and headers["Message-ID"].endswith("@example.com>")
     assert headers["Content-Type"].startswith("multipart/alternative")
     assert {m["account"] for m in delivered} == {s.email for s in senders}  # every sender took part
     rows = recipient_rows(created["id"])
@@ -58,6 +64,14 @@ def test_csv_job_is_delivered_once_per_valid_recipient_with_personalisation(
     assert sum(s["sent"] for s in status["senders"]) == 297
     listed = client.get("/api/email-jobs").json()
     assert listed["total"] == 1 and listed["items"][0]["status"] == "completed"
+
+    with Session(get_engine()) as session:
+        minutes = sends_per_minute(session=session, user_id=user.id, job_id=created["id"])
+        assert sum(sent for _, sent, _ in minutes) == 297 and sum(failed for *_, failed in minutes) == 0
+        assert all(minute.second == 0 and minute.microsecond == 0 for minute, *_ in minutes)
+        assert [m for m, *_ in minutes] == sorted(m for m, *_ in minutes)
+        with pytest.raises(NotFound):
+            sends_per_minute(session=session, user_id=make_user("other@example.com").id, job_id=created["id"])
 
 
 def test_faults_lose_nothing_and_duplicate_nothing(make_user, make_sender, api, engine, emulator):
