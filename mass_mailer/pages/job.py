@@ -74,6 +74,7 @@ def rate_chart() -> rx.Component:
                 height=220,
                 width="100%",
                 bar_category_gap="10%",
+                max_bar_size=48,
             ),
             rx.text(rx.cond(JobState.active, "Nothing sent yet: the first bars appear within seconds.",
                             "Nothing was sent."), size="2", color_scheme="gray"),

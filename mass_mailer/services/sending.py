@@ -2,7 +2,8 @@
 
 A recipient row is claimed (pending → sending, with a lease) in the same transaction that checks the job is
 still in progress, the sender is active and under its daily quota; it is settled right after the send (sent,
-failed, or back to pending for a retry). A redelivered or duplicated queue message finds nothing to claim.
+failed, or back to pending for a retry), together with the batch's next claim when the next pace slot is at most
+SETTLE_HOLD away, else on its own. A redelivered or duplicated queue message finds nothing to claim.
 A row still `sending` when its lease expires belonged to a worker that died mid-send: it may or may not have
 been delivered, so it is failed as "delivery unknown" rather than retried (see `recover_expired_leases`).
 """
