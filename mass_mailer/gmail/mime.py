@@ -3,26 +3,42 @@
 from __future__ import annotations
 
 import base64
-from email.message import EmailMessage
-from email.policy import SMTP
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
 from email.utils import formataddr, formatdate, make_msgid
+
+# The classic email API: several times cheaper per message than EmailMessage's header registry, which parses
+# every header it is given. Both parts are UTF-8 in quoted-printable, readable when the text is mostly ASCII.
+_UTF8 = Charset("utf-8")
+_UTF8.body_encoding = QP
+_CRLF = compat32.clone(linesep="\r\n")
 
 
 def build_message(*, sender_email: str, sender_name: str | None, to: str, subject: str, html: str,
-                  text: str) -> EmailMessage:
+                  text: str) -> Message:
     """A multipart/alternative message with a text part and an HTML part."""
-    message = EmailMessage(policy=SMTP)
-    message["From"] = formataddr((sender_name, sender_email)) if sender_name else sender_email
-    message["To"] = to
-    message["Subject"] = subject
+    message = MIMEMultipart("alternative")
+    message["From"] = formataddr((_header(sender_name), sender_email)) if sender_name else _header(sender_email)
+    message["To"] = _header(to)
+    message["Subject"] = _header(subject) if subject.isascii() else Header(_header(subject), "utf-8")
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = make_msgid(domain=sender_email.rpartition("@")[2] or None)
-    message["MIME-Version"] = "1.0"
-    message.set_content(text, subtype="plain", charset="utf-8")
-    message.add_alternative(html, subtype="html", charset="utf-8")
+    message.attach(MIMEText(text, "plain", _UTF8))
+    message.attach(MIMEText(html, "html", _UTF8))
     return message
 
 
-def to_raw(message: EmailMessage) -> str:
+def to_raw(message: Message) -> str:
     """The message as the base64url string Gmail's messages.send takes in `raw`."""
-    return base64.urlsafe_b64encode(message.as_bytes()).decode("ascii")
+    return base64.urlsafe_b64encode(message.as_bytes(policy=_CRLF)).decode("ascii")
+
+
+def _header(value: str) -> str:
+    # A line break in a header value would let it add headers of its own.
+    if "\r" in value or "\n" in value:
+        raise ValueError("Header values may not contain linefeed or carriage return characters")
+    return value

@@ -1,10 +1,15 @@
-"""Fast paths give the same result as the slow, general ones: address validation and the text part."""
+"""What a recipient gets is right however fast it is made: addresses, the text part, the MIME message."""
 
 from __future__ import annotations
+
+import base64
+import email
+import email.policy
 
 import pytest
 from email_validator import EmailNotValidError, validate_email
 
+from mass_mailer.gmail.mime import build_message, to_raw
 from mass_mailer.services.recipients_csv import validate_recipients
 from mass_mailer.services.templating import compile_for_sending, html_to_text
 
@@ -58,3 +63,24 @@ def test_other_templates_get_their_text_part_message_by_message(html):
     for row in ({"vip": "yes", "first_name": "Ann", "email": "a@b.co"}, {"email": "a@b.co"}):
         _, rendered_html, text = templates.render_message(row)
         assert text == html_to_text(rendered_html)
+
+
+@pytest.mark.no_services
+def test_the_mime_message_reads_back_with_its_encoded_headers_and_both_parts():
+    raw = to_raw(build_message(sender_email="news@example.com", sender_name="Zoë Owner", to="ann@example.org",
+                               subject="Café — " + "long subject " * 8, html="<p>Hi Zoë</p>", text="Hi Zoë\n"))
+    message = email.message_from_bytes(base64.urlsafe_b64decode(raw), policy=email.policy.default)
+    assert message["From"] == "Zoë Owner <news@example.com>" and message["To"] == "ann@example.org"
+    assert message["Subject"] == "Café — " + "long subject " * 8
+    assert message["Date"] and message["Message-ID"].endswith("@example.com>")
+    assert message.get_content_type() == "multipart/alternative"
+    assert message.get_body(("plain",)).get_content().splitlines() == ["Hi Zoë"]
+    assert message.get_body(("html",)).get_content().strip() == "<p>Hi Zoë</p>"
+    assert b"\r\n" in base64.urlsafe_b64decode(raw)
+
+
+@pytest.mark.no_services
+def test_a_line_break_cannot_smuggle_a_header_in():
+    with pytest.raises(ValueError):
+        build_message(sender_email="news@example.com", sender_name="Eve\r\nBcc: all@example.com",
+                      to="ann@example.org", subject="Hi", html="<p>x</p>", text="x")
