@@ -20,7 +20,7 @@ from mass_mailer.redis_client import get_redis
 from mass_mailer.services import ratelimit
 from mass_mailer.services.planner import job_senders, usable_senders
 from mass_mailer.services.recipients_csv import ParsedRecipients, parse_recipients_csv, parse_recipients_json
-from mass_mailer.services.templating import check_subject, compile_templates
+from mass_mailer.services.templating import CompiledTemplates, check_subject, compile_templates
 from mass_mailer.settings import get_settings
 
 WAKE_KEY = "mm:scheduler:wake"
@@ -74,9 +74,13 @@ def create_job_from_list(*, session: Session, user: User, subject: str, html_con
 def create_job(*, session: Session, user: User, subject: str, html_content: str, recipients: ParsedRecipients,
                sender_ids: list[int] | None = None) -> JobCreated:
     """Store the job and its valid recipients, then wake the scheduler to start it."""
-    _check_content(subject, html_content)
+    templates = _check_content(subject, html_content)
     if not recipients.valid:
         raise InvalidInput("No valid recipient in the list", rejected=recipients.rejected)
+    # A template the sandbox refuses fails at render time only: try it now on the first recipient, so the
+    # user gets a 422 instead of a job whose every recipient fails.
+    first = recipients.valid[0]
+    templates.render({**first, "email": first["email"]})
     chosen = _check_senders(session=session, user_id=user.id, sender_ids=sender_ids)
     ratelimit.check("job_create", str(user.id), get_settings().job_rate_limit)
     job = EmailJob(user_id=user.id, subject=subject, html_content=html_content, sender_ids=chosen,
@@ -90,11 +94,11 @@ def create_job(*, session: Session, user: User, subject: str, html_content: str,
                       rejected=recipients.rejected)
 
 
-def _check_content(subject: str, html_content: str) -> None:
+def _check_content(subject: str, html_content: str) -> CompiledTemplates:
     check_subject(subject)
     if not html_content.strip():
         raise InvalidInput("The HTML content is empty")
-    compile_templates(subject, html_content)
+    return compile_templates(subject, html_content)
 
 
 def _check_senders(*, session: Session, user_id: int, sender_ids: list[int] | None) -> list[int] | None:

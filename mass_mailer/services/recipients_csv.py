@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import math
@@ -113,7 +114,18 @@ def _valid_domain(domain: str) -> str | None:
 
 
 def _decode(data: bytes) -> str:
-    # UTF-8 (a BOM is dropped) first; spreadsheets on Windows often save cp1252; latin-1 never fails.
+    """The file's text; NUL characters (which PostgreSQL cannot store) are dropped."""
+    return _decode_bytes(data).replace("\x00", "")
+
+
+def _decode_bytes(data: bytes) -> str:
+    # A UTF-16 byte-order mark is Excel's "Unicode Text"; else UTF-8 (a BOM is dropped) first; spreadsheets on
+    # Windows often save cp1252; latin-1 never fails.
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise InvalidInput("The file starts like UTF-16 text but cannot be read as UTF-16") from None
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return data.decode(encoding)

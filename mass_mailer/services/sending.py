@@ -23,6 +23,7 @@ from sqlalchemy import Connection, text
 from sqlmodel import Session
 
 from mass_mailer.db import get_engine
+from mass_mailer.errors import DomainError
 from mass_mailer.gmail import client as gmail
 from mass_mailer.gmail.mime import build_message, to_raw
 from mass_mailer.models import EmailJob, JobStatus, Sender, SenderStatus, User, utcnow
@@ -267,6 +268,8 @@ def _send_one(ctx: BatchContext, claimed: Claimed) -> Settlement:
         return _retry_or_fail(claimed, exc)
     except gmail.SendError as exc:
         return _stop_sender(ctx, claimed, exc)
+    except DomainError as exc:  # e.g. a template refusing this recipient's data: the reason is user-safe
+        return Settlement("failed", {"id": claimed.id, "reason": exc.message}, "failed")
     except Exception as exc:  # an unexpected error must not strand the row in `sending`
         log.exception("sending recipient %s failed unexpectedly", claimed.id)
         return Settlement("failed", {"id": claimed.id, "reason": f"internal error: {type(exc).__name__}"}, "failed")

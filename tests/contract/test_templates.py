@@ -1,7 +1,4 @@
-"""A template the sandbox refuses is refused when the job is created, with a reason the user can act on.
-
-Pending: today the job is accepted and every recipient fails with "internal error: Unprocessable".
-"""
+"""A template the sandbox refuses is refused when the job is created, with a reason the user can act on."""
 
 from __future__ import annotations
 
