@@ -115,7 +115,9 @@ def logout(request: Request) -> Response:
 @router.get("/signout", response_class=RedirectResponse, status_code=302)
 def browser_sign_out(request: Request) -> RedirectResponse:
     """Browser navigation: revokes the cookie's token, clears it and goes home."""
-    auth.revoke_session(request.cookies.get(security.TOKEN_COOKIE))
     response = RedirectResponse("/", status_code=302)
+    if request.headers.get("sec-fetch-site") == "cross-site":  # another site cannot sign users out
+        return response
+    auth.revoke_session(request.cookies.get(security.TOKEN_COOKIE))
     security.clear_session_cookie(response)
     return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -40,6 +41,10 @@ class JobRequest(BaseModel):
             for value in row.values():
                 if isinstance(value, str):
                     TypeAdapter(Text).validate_python(value)
+                elif isinstance(value, float) and not math.isfinite(value):
+                    raise ValueError("recipient values must be finite numbers")
+                elif value is not None and not isinstance(value, (bool, int, float)):
+                    raise ValueError("recipient values must be text, numbers, booleans or null")
         return rows
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import socket
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -19,6 +21,40 @@ from mass_mailer.gmail.credentials import refresh as refresh_credentials
 from mass_mailer.settings import get_settings
 
 _RETRY_AFTER_RE = re.compile(r"Retry after (\S+)")
+_MAX_IDLE_SECONDS = 4.0  # a kept-alive connection idle longer than this may have been closed by the server
+
+
+class _SingleAttemptHttp(httplib2.Http):
+    """httplib2 without its silent replay of a POST whose connection dropped before the reply.
+
+    httplib2 re-sends a request once when the reply's status line is missing (it assumes a stale kept-alive
+    connection): for messages.send that can deliver a message twice. Here a POST is written once; a connection
+    idle long enough to have gone stale is replaced before the request, not after it.
+    """
+
+    def _conn_request(self, conn, request_uri, method, body, headers):
+        if method != "POST":
+            return super()._conn_request(conn, request_uri, method, body, headers)
+        if conn.sock is not None and time.monotonic() - getattr(conn, "mm_last_used", 0.0) > _MAX_IDLE_SECONDS:
+            conn.close()
+        if conn.sock is None:
+            conn.connect()  # fails before anything was sent: safe to retry
+        try:
+            conn.request(method, request_uri, body, headers)
+            reply = conn.getresponse()
+            content = reply.read()
+        except BaseException:
+            conn.close()
+            raise
+        conn.mm_last_used = time.monotonic()
+        response = httplib2.Response(reply)
+        return response, httplib2._decompressContent(response, content, self.limit_kwargs)
+
+# Errors raised before the request could reach Gmail (a token refresh after a 401 included): retrying them
+# cannot deliver twice.
+_NOT_SENT_ERRORS = (ConnectionRefusedError, socket.gaierror, httplib2.ServerNotFoundError, TransportError)
+DELIVERY_UNKNOWN_NETWORK = ("delivery unknown: the connection to Gmail broke after the message was sent; "
+                            "not retried to avoid a duplicate")
 PERMANENT_REASONS = {"invalidArgument", "failedPrecondition", "invalid", "badRequest", "notFound", "required"}
 
 
@@ -67,7 +103,7 @@ class GmailClient:
     def __post_init__(self) -> None:
         self.credentials = build_credentials(self.tokens)
         http = google_auth_httplib2.AuthorizedHttp(
-            self.credentials, http=httplib2.Http(timeout=get_settings().gmail_timeout_seconds))
+            self.credentials, http=_SingleAttemptHttp(timeout=get_settings().gmail_timeout_seconds))
         service = build("gmail", "v1", http=http, static_discovery=True, cache_discovery=False,
                         client_options={"api_endpoint": get_settings().gmail_api_endpoint})
         self.messages = service.users().messages()  # the resource, built once: building it costs a lot per call
@@ -93,8 +129,11 @@ class GmailClient:
             raise classify(exc) from None
         except RefreshError as exc:
             raise SenderReauth(f"authorisation refused by Google: {str(exc.args[0])[:120]}") from None
-        except (TransportError, httplib2.HttpLib2Error, socket.timeout, OSError) as exc:
+        except _NOT_SENT_ERRORS as exc:
             raise TemporaryError(f"network error: {type(exc).__name__}") from None
+        except (httplib2.HttpLib2Error, http.client.HTTPException, OSError):
+            # A timeout or a dropped connection once the request was on its way: Gmail may have delivered it.
+            raise PermanentError(DELIVERY_UNKNOWN_NETWORK) from None
         if self.credentials.token != token_before:  # the library refreshed after a 401
             self.tokens = SenderTokens(self.credentials.token, self.credentials.refresh_token,
                                        _aware(self.credentials.expiry))

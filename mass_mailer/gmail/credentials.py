@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -12,6 +13,7 @@ from google.oauth2.credentials import Credentials
 from mass_mailer.settings import get_settings
 
 GMAIL_SEND_SCOPE = "https://www.googleapis.com/auth/gmail.send"
+REFRESH_TIMEOUT = 10  # seconds
 
 
 class ReauthRequired(Exception):
@@ -51,7 +53,8 @@ def build_credentials(tokens: SenderTokens) -> Credentials:
 def refresh(credentials: Credentials) -> SenderTokens:
     """Refresh the access token; ReauthRequired when Google refuses the refresh token."""
     try:
-        credentials.refresh(google.auth.transport.requests.Request())
+        # A short timeout (the default is 120 s): a refresh runs while a recipient's claim lease is ticking.
+        credentials.refresh(functools.partial(google.auth.transport.requests.Request(), timeout=REFRESH_TIMEOUT))
     except RefreshError as exc:
         raise ReauthRequired(_refresh_reason(exc)) from None
     except TransportError as exc:

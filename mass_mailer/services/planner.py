@@ -22,6 +22,10 @@ Enqueue = Callable[[int, int, int], None]  # (job_id, sender_id, limit) → queu
 DISPATCH_TTL = 120  # seconds a queued batch covers its pair before it starts and refreshes the mark
 
 # Pending rows due now or soon; rows resting in a long backoff wait for a later tick.
+_START_SQL = text("""
+    UPDATE email_jobs SET status = 'in_progress', started_at = now(), updated_at = now()
+    WHERE id = :job_id AND status = 'queued'
+""")
 _DUE_SQL = text("""
     SELECT count(*) FROM email_recipients WHERE job_id = :job_id AND status = 'pending'
       AND (next_attempt_at IS NULL OR next_attempt_at <= now() + interval '30 seconds')
@@ -58,9 +62,11 @@ def dispatch_job(*, session: Session, job_id: int, enqueue: Enqueue) -> int:
         _fail_job(session=session, job_id=job_id, reason="no sender left: the job's senders were removed")
         return 0
     if job.status == JobStatus.QUEUED:
-        job.status, job.started_at, job.updated_at = JobStatus.IN_PROGRESS, utcnow(), utcnow()
-        session.add(job)
+        # Conditional: a cancellation committed since the job was read must not be overwritten.
+        started = session.execute(_START_SQL, {"job_id": job_id}).rowcount
         session.commit()
+        if not started:
+            return 0
     pending = session.execute(_DUE_SQL, {"job_id": job_id}).scalar_one()
     usable = usable_senders(session=session, job=job)
     session.commit()

@@ -32,6 +32,15 @@ _RECOVER_SQL = text("""
     UPDATE email_jobs j SET failed_count = j.failed_count + c.n, updated_at = now()
     FROM (SELECT job_id, count(*) AS n FROM r GROUP BY job_id) c WHERE j.id = c.job_id
 """)
+# Rows a settle put back to pending while their job was being cancelled or failed: nothing will claim them.
+_ORPHANS_SQL = text("""
+    UPDATE email_recipients r
+    SET status = CASE j.status WHEN 'cancelled' THEN 'cancelled' ELSE 'failed' END,
+        error_message = coalesce(r.error_message, j.error_message, 'the job stopped before this recipient was sent'),
+        settled_at = now(), next_attempt_at = NULL
+    FROM email_jobs j
+    WHERE r.job_id = j.id AND r.status = 'pending' AND j.status IN ('cancelled', 'failed')
+""")
 _RESTED_SQL = text("""
     UPDATE senders SET status = 'active', quota_reset_at = NULL, updated_at = now()
     WHERE status = 'quota_exhausted' AND deleted_at IS NULL AND quota_reset_at <= now()
@@ -51,6 +60,7 @@ def tick(*, enqueue: Enqueue, reconcile: bool = False) -> None:
     with Session(get_engine(), expire_on_commit=False) as session:
         recovered = session.execute(_RECOVER_SQL, {"reason": DELIVERY_UNKNOWN}).rowcount
         rested = session.execute(_RESTED_SQL).rowcount
+        session.execute(_ORPHANS_SQL)
         if reconcile:
             session.execute(_RECONCILE_SQL)
         session.commit()

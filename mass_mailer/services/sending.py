@@ -76,7 +76,11 @@ _SETTLE_CTES = {
             + _COUNTED.format(counter="sent_count"),
     "failed": _SETTLED.format(changes="status = 'failed', settled_at = now(), error_message = :reason")
               + _COUNTED.format(counter="failed_count"),
-    "retry": _SETTLED.format(changes="status = 'pending', sender_id = NULL, error_message = :reason, "
+    # A retry inside a job that was cancelled or failed meanwhile must not stay pending forever.
+    "retry": _SETTLED.format(changes="status = (SELECT CASE j.status WHEN 'cancelled' THEN 'cancelled' "
+                                     "WHEN 'failed' THEN 'failed' ELSE 'pending' END FROM email_jobs j "
+                                     "WHERE j.id = email_recipients.job_id), "
+                                     "sender_id = NULL, error_message = :reason, "
                                      "next_attempt_at = now() + make_interval(secs => :delay), "
                                      "attempts = attempts - :refund"),
 }
