@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter
@@ -10,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from mass_mailer.api.deps import AdminUser, SessionDep
 from mass_mailer.services import users
-from mass_mailer.services.users import UserSummary
+from mass_mailer.services.users import UserSummary, UserView
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
@@ -22,15 +21,6 @@ class UserUpdate(BaseModel):
     is_active: bool | None = None
 
 
-class UserOut(BaseModel):
-    id: int
-    email: str
-    name: str | None
-    role: str
-    is_active: bool
-    created_at: datetime
-
-
 @router.get("")
 def list_users(admin: AdminUser, session: SessionDep) -> list[UserSummary]:
     """Every user, with their job and sent counts."""
@@ -38,7 +28,7 @@ def list_users(admin: AdminUser, session: SessionDep) -> list[UserSummary]:
 
 
 @router.patch("/{user_id}")
-def update_user(user_id: int, update: UserUpdate, admin: AdminUser, session: SessionDep) -> UserOut:
+def update_user(user_id: int, update: UserUpdate, admin: AdminUser, session: SessionDep) -> UserView:
     """Change a user's role or activation; 409 for the last active admin."""
     user = users.update_user(session=session, user_id=user_id, role=update.role, is_active=update.is_active)
-    return UserOut.model_validate(user, from_attributes=True)
+    return UserView.model_validate(user, from_attributes=True)

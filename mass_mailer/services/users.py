@@ -15,8 +15,8 @@ from mass_mailer.models import Role, User, utcnow
 log = logging.getLogger(__name__)
 
 
-class UserSummary(BaseModel):
-    """A row of the admin's user list."""
+class UserView(BaseModel):
+    """A user as the admin API shows one."""
 
     id: int
     email: str
@@ -24,6 +24,11 @@ class UserSummary(BaseModel):
     role: str
     is_active: bool
     created_at: datetime
+
+
+class UserSummary(UserView):
+    """A row of the admin's user list."""
+
     last_login_at: datetime | None
     job_count: int
     sent_count: int
