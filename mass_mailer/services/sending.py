@@ -216,7 +216,12 @@ class _BatchRun:
         while wait > 0:
             if wait > SETTLE_HOLD:
                 self.settle()
-            if time.monotonic() + wait > deadline or STOPPING.wait(wait):
+            if time.monotonic() + wait > deadline:
+                # The slot is further off than a batch may wait (a pace under 4/min): wait out the batch's share
+                # before handing over, so the follow-up batch does not spin.
+                STOPPING.wait(max(0.0, deadline - time.monotonic()))
+                return False
+            if STOPPING.wait(wait):
                 return False
             wait = self.pace.try_acquire(self.ctx.sender_id)
         return True
