@@ -146,6 +146,9 @@ class EmailRecipient(SQLModel, table=True):
                  postgresql_where=sa.text("settled_at IS NOT NULL")),
         sa.Index("ix_email_recipients_lease", "lease_expires_at",
                  postgresql_where=sa.text("status = 'sending'")),
+        # Sends that may have been delivered though their row failed: they count against the daily quota.
+        sa.Index("ix_email_recipients_sender_unknown", "sender_id", "settled_at",
+                 postgresql_where=sa.text("status = 'failed' AND error_message LIKE 'delivery unknown%'")),
     )
 
     id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, primary_key=True))

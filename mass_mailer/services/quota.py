@@ -12,18 +12,23 @@ from mass_mailer.redis_client import get_redis
 from mass_mailer.services.metrics import SENDS_KEY
 
 WINDOW = timedelta(hours=24)
-# Sent rows in the window plus rows claimed for a send under way (they may be delivered any moment).
-USED_BY_SENDER_SQL = """
+# Sent rows in the window, rows claimed for a send under way (they may be delivered any moment), and failed rows
+# whose delivery is unknown (Gmail may have delivered them).
+_UNKNOWN = "status = 'failed' AND error_message LIKE 'delivery unknown%'"
+USED_BY_SENDER_SQL = f"""
     (SELECT count(*) FROM email_recipients
-      WHERE sender_id = {sender} AND status = 'sent' AND sent_at > {cutoff})
-  + (SELECT count(*) FROM email_recipients WHERE sender_id = {sender} AND status = 'sending')
+      WHERE sender_id = {{sender}} AND status = 'sent' AND sent_at > {{cutoff}})
+  + (SELECT count(*) FROM email_recipients WHERE sender_id = {{sender}} AND status = 'sending')
+  + (SELECT count(*) FROM email_recipients
+      WHERE sender_id = {{sender}} AND {_UNKNOWN} AND settled_at > {{cutoff}})
 """
 
-_USAGE_SQL = text("""
+_USAGE_SQL = text(f"""
     SELECT sender_id, count(*) AS used
     FROM email_recipients
     WHERE sender_id = ANY(:ids)
-      AND (status = 'sending' OR (status = 'sent' AND sent_at > :cutoff))
+      AND (status = 'sending' OR (status = 'sent' AND sent_at > :cutoff)
+           OR ({_UNKNOWN} AND settled_at > :cutoff))
     GROUP BY sender_id
 """)
 
