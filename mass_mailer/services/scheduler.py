@@ -33,6 +33,7 @@ _RECOVER_SQL = text("""
     FROM (SELECT job_id, count(*) AS n FROM r GROUP BY job_id) c WHERE j.id = c.job_id
 """)
 # Rows a settle put back to pending while their job was being cancelled or failed: nothing will claim them.
+# Such a settle lands within one send of the job stopping, so only recently stopped jobs are looked at.
 _ORPHANS_SQL = text("""
     UPDATE email_recipients r
     SET status = CASE j.status WHEN 'cancelled' THEN 'cancelled' ELSE 'failed' END,
@@ -40,6 +41,7 @@ _ORPHANS_SQL = text("""
         settled_at = now(), next_attempt_at = NULL
     FROM email_jobs j
     WHERE r.job_id = j.id AND r.status = 'pending' AND j.status IN ('cancelled', 'failed')
+      AND j.finished_at > now() - interval '1 hour'
 """)
 _RESTED_SQL = text("""
     UPDATE senders SET status = 'active', quota_reset_at = NULL, updated_at = now()

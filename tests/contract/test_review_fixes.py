@@ -39,7 +39,7 @@ def test_pending_rows_of_a_stopped_job_are_settled_by_the_scheduler(signed_in):
                                               "recipients": [{"email": "a@example.com"}, {"email": "b@example.com"}]})
     job_id = job.json()["id"]
     with db.get_engine().begin() as conn:  # the state a racing retry settle can leave behind
-        conn.execute(text("UPDATE email_jobs SET status = 'cancelled' WHERE id = :j"), {"j": job_id})
+        conn.execute(text("UPDATE email_jobs SET status = 'cancelled', finished_at = now() WHERE id = :j"), {"j": job_id})
         conn.execute(text("UPDATE email_recipients SET status = 'pending' WHERE job_id = :j"), {"j": job_id})
     scheduler.tick(enqueue=lambda *args, **kwargs: None)
     items = alice.get(f"/api/email-jobs/{job_id}/recipients").json()["items"]
