@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     port: int = 8000
     public_url: str | None = None
     admin_emails: str = ""
+    allowed_emails: str = ""  # with ALLOWED_DOMAINS: who may sign in (empty: anyone); ADMIN_EMAILS always may
+    allowed_domains: str = ""
     sender_rate_per_minute: int = Field(60, ge=1, le=10_000)
     default_daily_quota: int = Field(2000, ge=1, le=1_000_000)
     demo_mode: bool = False
@@ -142,7 +144,27 @@ class Settings(BaseSettings):
     @property
     def admin_email_set(self) -> set[str]:
         """ADMIN_EMAILS, lower-cased."""
-        return {e.strip().lower() for e in self.admin_emails.split(",") if e.strip()}
+        return _lower_set(self.admin_emails)
+
+    @property
+    def allowed_email_set(self) -> set[str]:
+        """ALLOWED_EMAILS, lower-cased."""
+        return _lower_set(self.allowed_emails)
+
+    @property
+    def allowed_domain_set(self) -> set[str]:
+        """ALLOWED_DOMAINS, lower-cased, without a leading "@"."""
+        return {d.lstrip("@") for d in _lower_set(self.allowed_domains)}
+
+    def may_sign_in(self, email: str) -> bool:
+        """Whether this Google account may sign in: anyone when ALLOWED_EMAILS and ALLOWED_DOMAINS are both empty,
+        else only the addresses and domains (exactly, not their subdomains) they name, and ADMIN_EMAILS."""
+        emails, domains = self.allowed_email_set, self.allowed_domain_set
+        if not emails and not domains:
+            return True
+        email = email.strip().lower()
+        return (email in emails or email in self.admin_email_set
+                or email.rpartition("@")[2] in domains)
 
     @property
     def google_endpoints_are_loopback(self) -> bool:
@@ -194,6 +216,10 @@ class Settings(BaseSettings):
                 Fernet(key.encode())
             except ValueError:
                 raise SettingsError("TOKEN_ENCRYPTION_KEYS holds a key that is not a valid Fernet key") from None
+
+
+def _lower_set(value: str) -> set[str]:
+    return {item.strip().lower() for item in value.split(",") if item.strip()}
 
 
 def demo_secrets(var_dir: Path) -> dict[str, str]:

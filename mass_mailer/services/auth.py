@@ -35,7 +35,9 @@ def user_from_token(token: str | None, *, session: Session) -> User | None:
     if claims is None:
         return None
     user = session.get(User, claims.user_id)
-    return user if user is not None and user.is_active else None
+    if user is None or not user.is_active or not get_settings().may_sign_in(user.email):
+        return None  # ALLOWED_EMAILS/ALLOWED_DOMAINS narrowed since sign-in: the session ends too
+    return user
 
 
 def revoke_session(token: str | None) -> None:
@@ -77,6 +79,9 @@ def _identity(pending: oauth_flows.PendingFlow, state: str, code: str, scopes: l
 
 def _sign_in(*, session: Session, pending: oauth_flows.PendingFlow, state: str, code: str) -> CallbackResult:
     _, info = _identity(pending, state, code, oauth.SIGNIN_SCOPES)
+    if not get_settings().may_sign_in(info["email"]):
+        log.warning("sign-in refused for %s: not in ALLOWED_EMAILS or ALLOWED_DOMAINS", info["email"])
+        raise Forbidden("This Google account is not allowed to sign in here; ask an administrator to allow it")
     user = upsert_user(session=session, info=info)
     if not user.is_active:
         raise Forbidden("This account has been deactivated; ask an administrator")
@@ -96,7 +101,10 @@ def _connect_sender(*, session: Session, pending: oauth_flows.PendingFlow, state
 
 
 def upsert_user(*, session: Session, info: dict) -> User:
-    """Create or update the user for a Google profile; the first user and ADMIN_EMAILS become admins."""
+    """Create or update the user for a Google profile.
+
+    With ADMIN_EMAILS set, those accounts become admins at sign-in and nobody else does; with it empty, the
+    first user ever does (a fresh public deployment is not owned by whoever signs in first when it is set)."""
     email = info["email"].strip().lower()
     session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _USER_CREATION_LOCK})
     user = session.exec(select(User).where(or_(User.google_id == info["sub"], User.email == email))
@@ -104,10 +112,11 @@ def upsert_user(*, session: Session, info: dict) -> User:
     if user is not None and not user.is_active:
         session.rollback()  # a deactivated account is refused as it is, without recording a login
         return user
+    admins = get_settings().admin_email_set
     if user is None:
-        first = session.exec(select(func.count()).select_from(User)).one() == 0
+        first = not admins and session.exec(select(func.count()).select_from(User)).one() == 0
         user = User(email=email, role=Role.ADMIN if first else Role.USER)
-    if email in get_settings().admin_email_set:
+    if email in admins:
         user.role = Role.ADMIN
     user.email, user.google_id = email, info["sub"]
     user.name = (info.get("name") or user.name or email)[:200]
