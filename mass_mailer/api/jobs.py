@@ -60,6 +60,7 @@ _UPLOAD_FORM = {"type": "object", "required": ["subject", "html_content", "recip
     "multipart/form-data": {"schema": _UPLOAD_FORM}}}})
 async def create_job(request: Request, user: CurrentUser, session: SessionDep) -> jobs.JobCreated:
     """Create and start a job from a multipart CSV upload or a JSON body."""
+    jobs.check_job_rate(user)  # before the body is read or parsed: the costly part is what the limit protects
     limit = get_settings().max_upload_mb * 1024 * 1024
     body = await _bounded_body(request, limit + _FORM_ALLOWANCE)
     if request.headers.get("content-type", "").startswith("multipart/form-data"):

@@ -25,6 +25,7 @@ from mass_mailer.settings import get_settings
 
 WAKE_KEY = "mm:scheduler:wake"
 ACTIVE = (JobStatus.QUEUED, JobStatus.IN_PROGRESS)
+SAMPLED_RENDERS = 20
 
 
 class JobCreated(BaseModel):
@@ -77,12 +78,11 @@ def create_job(*, session: Session, user: User, subject: str, html_content: str,
     templates = _check_content(subject, html_content)
     if not recipients.valid:
         raise InvalidInput("No valid recipient in the list", rejected=recipients.rejected)
-    # A template the sandbox refuses fails at render time only: try it now on the first recipient, so the
-    # user gets a 422 instead of a job whose every recipient fails.
-    first = recipients.valid[0]
-    templates.render({**first, "email": first["email"]})
     chosen = _check_senders(session=session, user_id=user.id, sender_ids=sender_ids)
-    ratelimit.check("job_create", str(user.id), get_settings().job_rate_limit)
+    # A template the sandbox refuses, or one too heavy for its limits, fails at render time only: try it now on
+    # sampled recipients, so the user gets a 422 instead of a job whose every recipient fails.
+    for row in sample_rows(recipients.valid):
+        templates.render(row)
     job = EmailJob(user_id=user.id, subject=subject, html_content=html_content, sender_ids=chosen,
                    total_recipients=len(recipients.valid))
     session.add(job)
@@ -92,6 +92,21 @@ def create_job(*, session: Session, user: User, subject: str, html_content: str,
     wake_scheduler(job.id)
     return JobCreated(id=job.id, status=job.status, total_recipients=job.total_recipients,
                       rejected=recipients.rejected)
+
+
+def check_job_rate(user: User) -> None:
+    """Count one job creation of the user; RateLimited past JOB_RATE_LIMIT (called before any costly work)."""
+    ratelimit.check("job_create", str(user.id), get_settings().job_rate_limit)
+
+
+def sample_rows(rows: list[dict[str, Any]], count: int = SAMPLED_RENDERS) -> list[dict[str, Any]]:
+    """The first rows and rows spread over the rest, the last included: the recipients a template is tried on
+    before a job starts."""
+    if len(rows) <= count:
+        return rows
+    head, spread = count // 2, count - count // 2
+    last = len(rows) - 1
+    return rows[:head] + [rows[head + round(i * (last - head) / (spread - 1))] for i in range(spread)]
 
 
 def _check_content(subject: str, html_content: str) -> CompiledTemplates:

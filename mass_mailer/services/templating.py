@@ -9,15 +9,18 @@ from typing import Any
 import html2text
 from jinja2 import TemplateSyntaxError, Undefined, meta
 from jinja2.exceptions import SecurityError, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
 
 from mass_mailer.errors import InvalidInput, Unprocessable
+from mass_mailer.services.template_limits import MAX_TEMPLATE_CHARS, LimitedSandbox, TemplateTooHeavy, render_bounded
+
+__all__ = ["CompiledTemplates", "TemplateTooHeavy", "check_subject", "compile_for_sending", "compile_templates",
+           "html_to_text", "render_preview"]
 
 
 @lru_cache
-def _environment(autoescape: bool) -> SandboxedEnvironment:
+def _environment(autoescape: bool) -> LimitedSandbox:
     # Unknown fields render empty (Undefined), so a missing column never stops a send.
-    return SandboxedEnvironment(autoescape=autoescape, undefined=Undefined, keep_trailing_newline=True)
+    return LimitedSandbox(autoescape=autoescape, undefined=Undefined, keep_trailing_newline=True)
 
 
 @dataclass(frozen=True)
@@ -31,8 +34,8 @@ class CompiledTemplates:
     def render(self, data: dict[str, Any]) -> tuple[str, str]:
         """Subject and HTML for one recipient; line breaks in the subject become spaces."""
         try:
-            subject = self.subject.render(data)
-            html = self.html.render(data)
+            subject = render_bounded(self.subject, data)
+            html = render_bounded(self.html, data)
         except (SecurityError, TemplateError) as exc:
             raise Unprocessable(f"The template cannot be rendered: {exc}") from None
         return " ".join(subject.splitlines()).strip(), html
@@ -43,7 +46,7 @@ class CompiledTemplates:
         if self.text is None:
             return subject, html, html_to_text(html)
         try:
-            return subject, html, self.text.render(data)
+            return subject, html, render_bounded(self.text, data)
         except (SecurityError, TemplateError) as exc:
             raise Unprocessable(f"The template cannot be rendered: {exc}") from None
 
@@ -78,18 +81,24 @@ def compile_for_sending(subject: str, html: str) -> CompiledTemplates:
         names = sorted(meta.find_undeclared_variables(_environment(True).parse(html)) | {"email"})
         values = {name: f"probe{i}value" for i, name in enumerate(names)}
         for probe in (values, {"email": values["email"]}):  # with every value, and with only the address
-            if text.render(probe) != html_to_text(templates.html.render(probe)):
+            if render_bounded(text, probe) != html_to_text(render_bounded(templates.html, probe)):
                 return templates
-    except (SecurityError, TemplateError):
+    except (SecurityError, TemplateError, TemplateTooHeavy):
         return templates
     return CompiledTemplates(templates.subject, templates.html, text)
 
 
 def _compile(source: str, name: str, *, autoescape: bool) -> Any:
+    if len(source) > MAX_TEMPLATE_CHARS:
+        raise TemplateTooHeavy(f"The {_LABELS[name]} is longer than {MAX_TEMPLATE_CHARS:,} characters")
     try:
         return _environment(autoescape).from_string(source)
     except TemplateSyntaxError as exc:
-        raise Unprocessable(f"Template syntax error in {name} at line {exc.lineno}: {exc.message}") from None
+        raise Unprocessable(f"Template syntax error in the {_LABELS[name]} at line {exc.lineno}: {exc.message}"
+                            ) from None
+
+
+_LABELS = {"subject": "subject", "html_content": "HTML"}
 
 
 def render_preview(subject: str, html: str, row: dict[str, Any]) -> tuple[str, str]:
