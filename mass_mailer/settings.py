@@ -100,6 +100,8 @@ class Settings(BaseSettings):
         if self.demo_mode:
             if not is_loopback_host(self.host):
                 raise ValueError("demo mode lets anyone sign in as anyone: HOST must be a loopback address")
+            if self.public_url and not is_loopback_host(urlsplit(self.public_url).hostname):
+                raise ValueError("demo mode lets anyone sign in as anyone: PUBLIC_URL must be a loopback address")
             if not self.google_client_id:
                 self._point_at_emulator()
             if not self.secret_key or not self.token_encryption_keys:

@@ -69,3 +69,11 @@ def test_services_prints_urls_serves_and_stops_cleanly(tmp_path):
     time.sleep(0.2)
     with pytest.raises(Exception):
         redis.Redis.from_url(urls["REDIS_URL"], socket_connect_timeout=1).ping()
+
+
+def test_demo_mode_refuses_a_public_public_url_in_one_line(tmp_path):
+    result = _run(["web"], {"DEMO_MODE": "1", "PUBLIC_URL": "https://mail.example.com", "VAR_DIR": str(tmp_path)},
+                  cwd=tmp_path)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.strip().splitlines() if line]
+    assert len(lines) == 1 and "PUBLIC_URL must be a loopback address" in lines[0], result.stderr

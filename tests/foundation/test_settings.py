@@ -77,3 +77,12 @@ def test_database_url_is_given_to_sqlalchemy_with_the_psycopg2_driver():
 def test_secrets_do_not_show_in_repr():
     text = repr(Settings(**GOOD))
     assert "csecret" not in text and "s" * 40 not in text
+
+
+def test_demo_mode_refuses_a_public_url_that_is_not_loopback(tmp_path):
+    for public in ("https://mail.example.com", "http://10.0.0.5:8000", "http://0.0.0.0:8000"):
+        with pytest.raises(ValidationError, match="PUBLIC_URL must be a loopback address"):
+            Settings(demo_mode=True, public_url=public, var_dir=tmp_path)
+    for public in ("http://localhost:8000", "http://127.0.0.1:9000/", "http://[::1]:8000"):
+        assert Settings(demo_mode=True, public_url=public, var_dir=tmp_path).app_url == public.rstrip("/")
+    assert Settings(public_url="https://mail.example.com").app_url == "https://mail.example.com"

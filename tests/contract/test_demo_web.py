@@ -1,0 +1,87 @@
+"""`python -m mass_mailer web` in demo mode as a real process: the guards cover the UI, its websocket and the API."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from mass_mailer.embedded import free_port
+from mass_mailer.supervisor import ROOT, python_cmd, reflex_env
+
+
+@pytest.fixture(scope="module")
+def demo_web(base_env, tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    """The web process in demo mode; its URL and the file its output goes to."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    folder = tmp_path_factory.mktemp("demo-web")
+    log = folder / "web.log"
+    env = reflex_env({**os.environ, **base_env, "PORT": str(port), "PUBLIC_URL": url, "DEMO_MODE": "1",
+                      "LOG_FORMAT": "json", "VAR_DIR": str(folder / "var")})
+    proc = subprocess.Popen(python_cmd("web"), env=env, cwd=ROOT, start_new_session=True,
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            try:
+                if httpx.get(url + "/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        else:
+            raise AssertionError(log.read_text()[-3000:])
+        yield url, log
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def websocket_status(url: str, path: str, host: str) -> int:
+    """The HTTP status a websocket handshake to `path` gets with this Host header (101 = accepted)."""
+    parts = urlsplit(url)
+    key = base64.b64encode(secrets.token_bytes(16)).decode()
+    request = (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: {url}\r\n\r\n")
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(request.encode())
+        status_line = sock.recv(4096).split(b"\r\n", 1)[0].decode()
+    return int(status_line.split()[1])
+
+
+EVENT_SOCKET = "/_event/?EIO=4&transport=websocket"
+
+
+def test_demo_mode_answers_a_foreign_host_with_403_everywhere(demo_web):
+    url, _ = demo_web
+    for path in ("/", "/senders", "/api/health", "/api/auth/login", "/_upload", "/favicon.ico"):
+        answer = httpx.get(url + path, headers={"Host": "rebound.evil.example"})
+        assert answer.status_code == 403, path
+        assert httpx.get(url + path, headers={"Host": f"rebound.evil.example:{urlsplit(url).port}"}
+                         ).status_code == 403, path
+    assert websocket_status(url, EVENT_SOCKET, "rebound.evil.example") == 403
+    assert websocket_status(url, EVENT_SOCKET, "10.1.2.3:80") == 403
+
+
+def test_demo_mode_serves_loopback_hosts(demo_web):
+    url, _ = demo_web
+    port = urlsplit(url).port
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}"):
+        assert httpx.get(url + "/", headers={"Host": host}).status_code == 200
+        assert websocket_status(url, EVENT_SOCKET, host) == 101
