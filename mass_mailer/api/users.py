@@ -29,6 +29,7 @@ def list_users(admin: AdminUser, session: SessionDep) -> list[UserSummary]:
 
 @router.patch("/{user_id}")
 def update_user(user_id: int, update: UserUpdate, admin: AdminUser, session: SessionDep) -> UserView:
-    """Change a user's role or activation; 409 for the last active admin."""
-    user = users.update_user(session=session, user_id=user_id, role=update.role, is_active=update.is_active)
+    """Change another user's role or activation; 403 for one's own account, 409 for the last active admin."""
+    user = users.update_user(session=session, actor_id=admin.id, user_id=user_id, role=update.role,
+                             is_active=update.is_active)
     return UserView.model_validate(user, from_attributes=True)

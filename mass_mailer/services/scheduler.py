@@ -11,9 +11,9 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from mass_mailer.db import get_engine
-from mass_mailer.models import EmailJob, JobStatus
+from mass_mailer.models import EmailJob, JobStatus, User
 from mass_mailer.redis_client import get_redis
-from mass_mailer.services.jobs import WAKE_KEY
+from mass_mailer.services.jobs import ACTIVE, WAKE_KEY, cancel_active_jobs_of_user
 from mass_mailer.services.planner import Enqueue, dispatch_job
 from mass_mailer.services.sending import DELIVERY_UNKNOWN, FINISH_SQL, project_paused
 from mass_mailer.settings import get_settings
@@ -69,6 +69,7 @@ def tick(*, enqueue: Enqueue, reconcile: bool = False) -> None:
         if recovered or rested:
             log.info("stranded claims failed as delivery unknown in %s job(s); %s sender(s) back from quota rest",
                      recovered, rested)
+        _cancel_jobs_of_inactive_owners(session)
         if project_paused():
             return
         active = list(session.exec(select(EmailJob.id).where(
@@ -77,6 +78,16 @@ def tick(*, enqueue: Enqueue, reconcile: bool = False) -> None:
             dispatch_job(session=session, job_id=job_id, enqueue=enqueue)
             session.execute(FINISH_SQL, {"job_id": job_id})
             session.commit()
+
+
+def _cancel_jobs_of_inactive_owners(session: Session) -> None:
+    """Finish a deactivation whose own cancelling did not happen (e.g. the web process stopped in between): the
+    claim already sends nothing for such a job; this ends it, its unsent recipients becoming cancelled."""
+    owners = session.exec(select(EmailJob.user_id).join(User, User.id == EmailJob.user_id).where(
+        EmailJob.status.in_([s.value for s in ACTIVE]), User.is_active.is_(False)).distinct()).all()
+    for user_id in owners:
+        cancelled = cancel_active_jobs_of_user(session=session, user_id=user_id, reason="user deactivated")
+        log.info("cancelled %s job(s) of deactivated user %s", cancelled, user_id)
 
 
 def run(*, enqueue: Enqueue, stop: threading.Event) -> None:

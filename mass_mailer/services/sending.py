@@ -1,11 +1,12 @@
 """Sending a batch: claim one recipient, send it through Gmail, settle the row — the database decides what is sent.
 
 A recipient row is claimed (pending → sending, with a lease) in the same transaction that checks the job is
-still in progress, the sender is active and under its daily quota; it is settled right after the send (sent,
-failed, or back to pending for a retry), together with the batch's next claim when the next pace slot is at most
-SETTLE_HOLD away, else on its own. A redelivered or duplicated queue message finds nothing to claim.
-A row still `sending` when its lease expires belonged to a worker that died mid-send: it may or may not have
-been delivered, so it is failed as "delivery unknown" rather than retried (see `recover_expired_leases`).
+still in progress, its owner still an active user, the sender active and under its daily quota; it is settled
+right after the send (sent, failed, or back to pending for a retry), together with the batch's next claim when
+the next pace slot is at most SETTLE_HOLD away, else on its own. A redelivered or duplicated queue message finds
+nothing to claim. A row still `sending` when its lease expires belonged to a worker that died mid-send: it may
+or may not have been delivered, so it is failed as "delivery unknown" rather than retried (see
+`recover_expired_leases`).
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ _CLAIM_CTES = f"""
         SELECT r.id FROM email_recipients r
         WHERE r.job_id = :job_id AND r.status = 'pending'
           AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= now())
-          AND EXISTS (SELECT 1 FROM email_jobs j WHERE j.id = :job_id AND j.status = 'in_progress')
+          AND EXISTS (SELECT 1 FROM email_jobs j JOIN users u ON u.id = j.user_id
+                      WHERE j.id = :job_id AND j.status = 'in_progress' AND u.is_active)
           AND EXISTS (SELECT 1 FROM senders s WHERE s.id = :sender_id AND s.status = 'active'
                         AND s.deleted_at IS NULL
                         AND s.daily_quota > {_USED_SQL})
@@ -146,8 +148,10 @@ def load_batch(*, job_id: int, sender_id: int) -> BatchContext | None:
         if sender.status != SenderStatus.ACTIVE or sender.deleted_at is not None or sender.user_id != job.user_id:
             return None
         user = session.get(User, job.user_id)
+        if user is None or not user.is_active:  # a deactivated owner's job sends nothing more
+            return None
         tokens = senders.load_tokens(sender)  # decrypted once per batch, kept in memory only
-        return BatchContext(job_id, sender_id, sender.email, user.name if user else None,
+        return BatchContext(job_id, sender_id, sender.email, user.name,
                             _job_templates(job_id, job.subject, job.html_content), gmail.GmailClient(tokens))
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from mass_mailer.errors import Conflict, InvalidInput, NotFound
+from mass_mailer.errors import Conflict, Forbidden, InvalidInput, NotFound
 from mass_mailer.models import Role, User, utcnow
 
 log = logging.getLogger(__name__)
@@ -56,10 +56,20 @@ def get_user(*, session: Session, user_id: int) -> User:
     return user
 
 
-def update_user(*, session: Session, user_id: int, role: str | None = None, is_active: bool | None = None) -> User:
-    """Change a user's role or activation; the last active admin stays an active admin."""
-    if role is not None and role not in set(Role):
+def update_user(*, session: Session, actor_id: int, user_id: int, role: str | None = None,
+                is_active: bool | None = None) -> User:
+    """An admin (`actor_id`) changes another user's role or activation; the last active admin stays an active admin.
+
+    Types are checked strictly (a UI event can carry any JSON value): ids are whole numbers, `role` one of the
+    roles, `is_active` a real boolean. Nobody changes their own account here."""
+    if type(actor_id) is not int or type(user_id) is not int:
+        raise InvalidInput("user_id must be a whole number")
+    if role is not None and (not isinstance(role, str) or role not in {r.value for r in Role}):
         raise InvalidInput("role must be 'admin' or 'user'")
+    if is_active is not None and type(is_active) is not bool:
+        raise InvalidInput("is_active must be true or false")
+    if actor_id == user_id:
+        raise Forbidden("You cannot change your own role or activation; ask another admin")
     # Lock every active admin row so two admins demoting each other at once cannot leave none.
     admins = session.exec(select(User).where(User.role == Role.ADMIN, User.is_active)
                           .order_by(User.id).with_for_update()).all()

@@ -7,9 +7,13 @@ import dataclasses
 import reflex as rx
 
 from mass_mailer.db import session_scope
+from mass_mailer.models import Role
 from mass_mailer.services import users as users_service
 from mass_mailer.state.auth import signed_in_admin
 from mass_mailer.state.formatting import when
+
+
+_ROLES = frozenset(r.value for r in Role)
 
 
 @dataclasses.dataclass
@@ -52,10 +56,18 @@ class AdminState(rx.State):
                               job_count=u.job_count, sent_count=u.sent_count) for u in summaries]
 
     async def _update(self, user_id: int, **change):
-        if await signed_in_admin(self) is None:
+        admin = await signed_in_admin(self)
+        if admin is None:
             return rx.toast.error("Only admins can change users")
+        # Any websocket client can call these handlers with any JSON values: only exact types pass.
+        role, active = change.get("role"), change.get("is_active")
+        if (type(user_id) is not int or ("role" in change and (not isinstance(role, str) or role not in _ROLES))
+                or ("is_active" in change and type(active) is not bool)):
+            return rx.toast.error("That change is not valid")
+        if user_id == admin.id:
+            return rx.toast.error("You cannot change your own role or activation; ask another admin")
         with session_scope() as session:
-            user = users_service.update_user(session=session, user_id=user_id, **change)
+            user = users_service.update_user(session=session, actor_id=admin.id, user_id=user_id, **change)
         self._refresh()
         return rx.toast.success(f"Updated {user.email}")
 
