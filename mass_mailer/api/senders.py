@@ -6,16 +6,26 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import RedirectResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from mass_mailer.api import security
 from mass_mailer.api.deps import CurrentUser, SessionDep, get_current_user
+from mass_mailer.errors import InvalidInput
 from mass_mailer.services import senders
 from mass_mailer.services.senders import SenderStats, SenderView
 
 router = APIRouter(prefix="/api/senders", tags=["senders"])
 
-DailyQuota = Annotated[int, Field(ge=1, le=10_000)]
+def _daily_quota(value: object) -> int:
+    try:
+        return senders.parse_daily_quota(value)
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
+
+
+# One rule for the API and the senders page (services/senders.py): a whole number 1..MAX_DAILY_QUOTA.
+DailyQuota = Annotated[int, BeforeValidator(_daily_quota),
+                       WithJsonSchema({"type": "integer", "minimum": 1, "maximum": senders.MAX_DAILY_QUOTA})]
 
 
 class ConnectRequest(BaseModel):
@@ -53,7 +63,7 @@ def connect(user: CurrentUser, response: Response,
 
 @router.get("/connect", response_class=RedirectResponse, status_code=302)
 def browser_connect(request: Request, session: SessionDep,
-                    daily_quota: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+                    daily_quota: Annotated[int | None, Query(ge=1, le=senders.MAX_DAILY_QUOTA)] = None,
                     login_hint: Annotated[str | None, Query(max_length=320)] = None) -> RedirectResponse:
     """Browser navigation: sets the flow cookie and goes to Google's consent for sending."""
     user = get_current_user(request, session)

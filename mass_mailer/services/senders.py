@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -18,6 +19,19 @@ from mass_mailer.services import oauth_flows, quota, ratelimit
 from mass_mailer.settings import get_settings
 
 log = logging.getLogger(__name__)
+
+
+MAX_DAILY_QUOTA = 10_000  # the largest daily quota a sender may be given (Gmail's own limit is 2,000 or less)
+_QUOTA_DIGITS = re.compile(r"[0-9]{1,9}")
+
+
+def parse_daily_quota(value: object) -> int:
+    """A daily quota from the API or the UI: a whole number 1..MAX_DAILY_QUOTA, as an int or ASCII digits."""
+    if isinstance(value, str) and _QUOTA_DIGITS.fullmatch(value.strip()):
+        value = int(value.strip())
+    if type(value) is not int or not 1 <= value <= MAX_DAILY_QUOTA:
+        raise InvalidInput(f"The daily quota must be a whole number from 1 to {MAX_DAILY_QUOTA:,}")
+    return value
 
 
 class GoogleUnavailable(DomainError):
@@ -78,6 +92,8 @@ def start_connection(*, user_id: int, daily_quota: int | None = None, login_hint
                      browser: bool = False) -> oauth_flows.StartedFlow:
     """Begin connecting a Gmail account (gmail.send, offline) for this user; rate limited per user."""
     settings = get_settings()
+    if daily_quota is not None:
+        daily_quota = parse_daily_quota(daily_quota)
     ratelimit.check("sender_connect", str(user_id), settings.sender_connect_rate_limit)
     return oauth_flows.start(oauth_flows.CONNECT_SENDER, browser=browser, login_hint=login_hint, user_id=user_id,
                              daily_quota=daily_quota, next_path="/senders")
@@ -134,7 +150,8 @@ def get_sender(*, session: Session, user_id: int, sender_id: int) -> SenderView:
 
 
 def update_sender(*, session: Session, user_id: int, sender_id: int, daily_quota: int) -> SenderView:
-    """Change a sender's daily quota."""
+    """Change a sender's daily quota (1..MAX_DAILY_QUOTA)."""
+    daily_quota = parse_daily_quota(daily_quota)
     sender = _owned(session=session, user_id=user_id, sender_id=sender_id, lock=True)
     sender.daily_quota, sender.updated_at = daily_quota, utcnow()
     session.add(sender)

@@ -58,7 +58,10 @@ class SendersState(rx.State):
 
     @rx.var
     def add_url(self) -> str:
-        quota = int(self.new_quota) if self.new_quota.strip().isdigit() else None
+        try:
+            quota = senders_service.parse_daily_quota(self.new_quota)
+        except InvalidInput:
+            quota = None  # the connection then takes the default quota
         return connect_url(quota, self.new_address)
 
     @rx.event
@@ -118,14 +121,15 @@ class SendersState(rx.State):
         user = await signed_in_user(self)
         if user is None:
             return None
-        if not self.editing_quota.strip().isdigit() or int(self.editing_quota) < 1:
-            raise InvalidInput("The daily quota must be a whole number of at least 1")
+        quota = senders_service.parse_daily_quota(self.editing_quota)  # the API's rule: ASCII digits, 1..10,000
+        if type(self.editing_id) is not int:
+            raise InvalidInput("Choose a sender first")
         with session_scope() as session:
             senders_service.update_sender(session=session, user_id=user.id, sender_id=self.editing_id,
-                                          daily_quota=int(self.editing_quota))
+                                          daily_quota=quota)
         email, self.editing_id = self.editing_email, 0
         self._refresh(user.id)
-        return rx.toast.success(f"Daily quota of {email} set to {self.editing_quota}")
+        return rx.toast.success(f"Daily quota of {email} set to {quota}")
 
     @rx.event
     def ask_remove(self, sender_id: int, email: str) -> None:
