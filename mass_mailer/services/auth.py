@@ -9,10 +9,10 @@ from urllib.parse import urlencode
 from sqlalchemy import text
 from sqlmodel import Session, func, or_, select
 
-from mass_mailer.errors import DomainError, Forbidden, InvalidInput
+from mass_mailer.errors import DomainError
 from mass_mailer.gmail import oauth
 from mass_mailer.models import Role, User, utcnow
-from mass_mailer.services import oauth_flows, senders, tokens
+from mass_mailer.services import callback_errors, oauth_flows, senders, tokens
 from mass_mailer.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -52,9 +52,9 @@ def complete_callback(*, session: Session, state: str | None, code: str | None, 
     pending = oauth_flows.take(state, flow_nonce)
     try:
         if error:
-            raise InvalidInput(f"Google did not grant access ({error[:40]})")
+            raise callback_errors.invalid("access_denied", f"Google did not grant access ({error[:40]})")
         if not code:
-            raise InvalidInput("The callback carries no authorization code")
+            raise callback_errors.invalid("no_code", "The callback carries no authorization code")
         if pending.kind == oauth_flows.CONNECT_SENDER:
             return _connect_sender(session=session, pending=pending, state=state, code=code,
                                    session_token=session_token)
@@ -63,7 +63,8 @@ def complete_callback(*, session: Session, state: str | None, code: str | None, 
         if not pending.browser:
             raise
         page = "/senders" if pending.kind == oauth_flows.CONNECT_SENDER else "/"
-        return CallbackResult(redirect_to=f"{page}?{urlencode({'error': exc.message})}")
+        # A code, never the message: the page shows the fixed text for it (services/callback_errors.py).
+        return CallbackResult(redirect_to=f"{page}?{urlencode({'error': callback_errors.code_of(exc)})}")
 
 
 def _identity(pending: oauth_flows.PendingFlow, state: str, code: str, scopes: list[str]) -> tuple[oauth.Grant, dict]:
@@ -71,9 +72,9 @@ def _identity(pending: oauth_flows.PendingFlow, state: str, code: str, scopes: l
         grant = oauth.exchange_code(code, scopes=scopes, state=state, code_verifier=pending.code_verifier)
         info = oauth.fetch_userinfo(grant.access_token)
     except oauth.GoogleOAuthError as exc:
-        raise InvalidInput(str(exc)) from None
+        raise callback_errors.invalid("google_refused", str(exc)) from None
     if info.get("email_verified") is False:
-        raise InvalidInput("Google has not verified this account's email address")
+        raise callback_errors.invalid("email_unverified", "Google has not verified this account's email address")
     return grant, info
 
 
@@ -81,10 +82,11 @@ def _sign_in(*, session: Session, pending: oauth_flows.PendingFlow, state: str, 
     _, info = _identity(pending, state, code, oauth.SIGNIN_SCOPES)
     if not get_settings().may_sign_in(info["email"]):
         log.warning("sign-in refused for %s: not in ALLOWED_EMAILS or ALLOWED_DOMAINS", info["email"])
-        raise Forbidden("This Google account is not allowed to sign in here; ask an administrator to allow it")
+        raise callback_errors.forbidden(
+            "not_allowed", "This Google account is not allowed to sign in here; ask an administrator to allow it")
     user = upsert_user(session=session, info=info)
     if not user.is_active:
-        raise Forbidden("This account has been deactivated; ask an administrator")
+        raise callback_errors.forbidden("deactivated", "This account has been deactivated; ask an administrator")
     log.info("user %s signed in", user.id)
     return CallbackResult(redirect_to=pending.next_path, session_token=tokens.issue(user.id))
 
@@ -93,7 +95,8 @@ def _connect_sender(*, session: Session, pending: oauth_flows.PendingFlow, state
                     session_token: str | None) -> CallbackResult:
     user = user_from_token(session_token, session=session)
     if user is None or user.id != pending.user_id:
-        raise Forbidden("Sign in as the user who started connecting this account, then try again")
+        raise callback_errors.forbidden(
+            "wrong_user", "Sign in as the user who started connecting this account, then try again")
     grant, info = _identity(pending, state, code, oauth.SENDER_SCOPES)
     sender = senders.store_connected_sender(session=session, user_id=user.id, email=info["email"], grant=grant,
                                             daily_quota=pending.daily_quota)

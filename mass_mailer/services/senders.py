@@ -15,7 +15,7 @@ from mass_mailer import crypto
 from mass_mailer.errors import DomainError, InvalidInput, NotFound
 from mass_mailer.gmail import credentials, oauth
 from mass_mailer.models import Sender, SenderStatus, utcnow
-from mass_mailer.services import oauth_flows, quota, ratelimit
+from mass_mailer.services import callback_errors, oauth_flows, quota, ratelimit
 from mass_mailer.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -103,10 +103,11 @@ def store_connected_sender(*, session: Session, user_id: int, email: str, grant:
                            daily_quota: int | None) -> Sender:
     """Save a granted Gmail account for this user; reconnecting an address replaces its tokens and revives it."""
     if credentials.GMAIL_SEND_SCOPE not in grant.scopes:
-        raise InvalidInput("Gmail send permission was not granted; connect the account again and allow sending")
+        raise callback_errors.invalid("no_send_permission", "Gmail send permission was not granted; "
+                                                            "connect the account again and allow sending")
     if not grant.refresh_token:
-        raise InvalidInput("Google granted no refresh token, so mail cannot be sent later; "
-                           "remove the app's access in your Google account and connect again")
+        raise callback_errors.invalid("no_refresh_token", "Google granted no refresh token, so mail cannot be sent "
+                                      "later; remove the app's access in your Google account and connect again")
     now = utcnow()
     fresh = {"access_token": crypto.encrypt(grant.access_token), "refresh_token": crypto.encrypt(grant.refresh_token),
              "token_expiry": grant.expiry, "scopes": " ".join(sorted(grant.scopes)), "status": SenderStatus.ACTIVE,

@@ -11,6 +11,7 @@ from mass_mailer.db import session_scope
 from mass_mailer.errors import InvalidInput
 from mass_mailer.models import SenderStatus
 from mass_mailer.pages import routes
+from mass_mailer.services import callback_errors
 from mass_mailer.services import senders as senders_service
 from mass_mailer.settings import get_settings
 from mass_mailer.state.auth import signed_in_user
@@ -72,11 +73,14 @@ class SendersState(rx.State):
             return None
         self.new_quota, self.new_address = str(get_settings().default_daily_quota), ""
         self._refresh(user.id)
+        # Anyone can write a link to /senders?error=...: the page shows only fixed messages for error codes, and
+        # "Connected ..." only for an address that is one of this user's senders.
         params = self.router.url.query_parameters
-        if params.get("connected"):
-            return rx.toast.success(f"Connected {params['connected']}")
+        connected = (params.get("connected") or "").strip().lower()
+        if connected and any(row.email == connected for row in self.senders):
+            return rx.toast.success(f"Connected {connected}")
         if params.get("error"):
-            return rx.toast.error(params["error"])
+            return rx.toast.error(callback_errors.message_for(params["error"]))
         return None
 
     def _refresh(self, user_id: int) -> None:

@@ -41,5 +41,10 @@ def fire(state: BaseState, handler: str, **payload: Any) -> Any:
 
 def toast(result: Any) -> tuple[str, str] | None:
     """(kind, message) of a toast an event returned, e.g. ("error", "Only admins can change users")."""
-    found = re.search(r'__toast\\?\'\]\?\.\["(\w+)"\]\("((?:[^"\\]|\\.)*)"\)', str(result))
-    return (found.group(1), json.loads(f'"{found.group(2)}"')) if found else None
+    specs = result if isinstance(result, (list, tuple)) else [result]
+    for spec in specs:
+        for _, value in getattr(spec, "args", ()):
+            found = re.search(r'__toast\'\]\?\.\["(\w+)"\]\(("(?:[^"\\]|\\.)*")', str(value))
+            if found:
+                return found.group(1), json.loads(found.group(2))
+    return None
