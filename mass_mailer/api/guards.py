@@ -8,6 +8,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mass_mailer.settings import get_settings, is_loopback_host
 
+# On every HTTP response, pages and API alike: no other site may frame the app (clickjacking), browsers do not
+# guess content types, and other sites are not told which page a visitor came from. Email previews are
+# `srcdoc` iframes inside the app's own pages, which `frame-ancestors` does not concern.
+SECURITY_HEADERS = (
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+)
 _DEMO_REFUSAL = json.dumps({"detail": "Demo mode answers only on a loopback address such as 127.0.0.1"}).encode()
 
 
@@ -30,8 +39,9 @@ def _host_header(scope: Scope) -> str:
 
 
 class SecurityGuard:
-    """In demo mode (anyone may sign in as anyone) refuses every request and websocket whose Host header is not a
-    loopback host with 403, so another site cannot reach the app through DNS rebinding or a proxy."""
+    """Adds SECURITY_HEADERS to every HTTP response. In demo mode (anyone may sign in as anyone) refuses every
+    request and websocket whose Host header is not a loopback host with 403, so another site cannot reach the
+    app through DNS rebinding or a proxy."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -40,10 +50,21 @@ class SecurityGuard:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        send = _with_security_headers(send)
         if get_settings().demo_mode and not is_loopback_host(host_of(_host_header(scope))):
             await _refuse(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def _with_security_headers(send: Send) -> Send:
+    async def sending(message) -> None:
+        if message["type"] in ("http.response.start", "websocket.http.response.start"):
+            present = {name.lower() for name, _ in message.get("headers", ())}
+            extra = [(name, value) for name, value in SECURITY_HEADERS if name not in present]
+            message = {**message, "headers": [*message.get("headers", ()), *extra]}
+        await send(message)
+    return sending
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:

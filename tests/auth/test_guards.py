@@ -1,6 +1,8 @@
-"""The ASGI guard around the whole app: demo mode answers only loopback hosts."""
+"""The ASGI guard around the whole app: security headers on every response; demo mode answers only loopback hosts."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -60,3 +62,31 @@ def test_outside_demo_mode_any_host_is_served():
     assert client.get("/api/health", headers={"Host": "mail.example.com"}).status_code == 200
     with client.websocket_connect("/_event", headers={"Host": "mail.example.com"}) as socket:
         assert socket.receive_text() == "hello"
+
+
+SECURITY_HEADERS = {"content-security-policy": "frame-ancestors 'none'", "x-frame-options": "DENY",
+                    "x-content-type-options": "nosniff", "referrer-policy": "same-origin"}
+
+
+def _assert_protected(answer) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        assert answer.headers.get(name) == value, (answer.request.url, name, dict(answer.headers))
+
+
+def test_every_kind_of_response_carries_the_security_headers(signed_in, browser):
+    alice = signed_in("alice@example.com")
+    for answer in (alice.get("/api/auth/me"), alice.get("/api/senders/999"), alice.get("/api/no-such-path"),
+                   alice.get("/api/health/"), browser.get("/api/auth/login"), browser.get("/api/auth/me"),
+                   alice.get("/api/docs"), alice.get("/api/openapi.json"), alice.get("/metrics"),
+                   alice.post("/api/email-jobs", content=b"{", headers={"Content-Type": "application/json"})):
+        _assert_protected(answer)
+    statics = re.findall(r'(?:src|href)="(/api/docs/static/[^"]+)"', alice.get("/api/docs").text)
+    assert statics
+    for asset in statics:
+        _assert_protected(alice.get(asset))
+
+
+def test_a_demo_mode_refusal_carries_the_security_headers_too(demo):
+    answer = TestClient(_app()).get("/", headers={"Host": "evil.example"})
+    assert answer.status_code == 403
+    _assert_protected(answer)

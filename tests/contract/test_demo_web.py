@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import secrets
 import signal
 import socket
@@ -85,3 +86,19 @@ def test_demo_mode_serves_loopback_hosts(demo_web):
     for host in (f"127.0.0.1:{port}", f"localhost:{port}"):
         assert httpx.get(url + "/", headers={"Host": host}).status_code == 200
         assert websocket_status(url, EVENT_SOCKET, host) == 101
+
+
+SECURITY_HEADERS = {"content-security-policy": "frame-ancestors 'none'", "x-frame-options": "DENY",
+                    "x-content-type-options": "nosniff", "referrer-policy": "same-origin"}
+
+
+def test_pages_assets_and_api_answers_cannot_be_framed_by_another_site(demo_web):
+    url, _ = demo_web
+    page = httpx.get(url + "/")
+    assets = [a for a in re.findall(r'(?:src|href)="(/[^"]+)"', page.text) if not a.startswith("//")]
+    assert assets, page.text[:500]
+    answers = [page, httpx.get(url + "/senders"), httpx.get(url + "/api/health"), httpx.get(url + "/no/such/page"),
+               *(httpx.get(url + asset) for asset in assets[:5])]
+    for answer in answers:
+        for name, value in SECURITY_HEADERS.items():
+            assert answer.headers.get(name) == value, (answer.request.url, name)
