@@ -79,7 +79,7 @@ def callback(request: Request, session: SessionDep, state: Annotated[str | None,
     # Not rate-limited itself: each callback needs a single-use state, and starting a flow is rate-limited.
     token, _ = request_token(request)
     result = auth.complete_callback(session=session, state=state, code=code, error=error,
-                                    flow_nonce=request.cookies.get(security.FLOW_COOKIE), session_token=token)
+                                    flow_nonce=security.flow_cookie(request), session_token=token)
     response = RedirectResponse(result.redirect_to, status_code=302)
     security.clear_flow_cookie(response)
     if result.session_token:

@@ -11,7 +11,8 @@ from mass_mailer.services.oauth_flows import FLOW_TTL_SECONDS
 from mass_mailer.settings import get_settings
 
 TOKEN_COOKIE = "mm_token"
-FLOW_COOKIE = "mm_oauth"
+FLOW_COOKIE = "mm_oauth"  # plain http (a local install); see flow_cookie_name()
+HOST_FLOW_COOKIE = "__Host-mm_oauth"
 _UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -35,15 +36,33 @@ def clear_session_cookie(response: Response) -> None:
     response.delete_cookie(TOKEN_COOKIE, path="/", httponly=True, samesite="lax", secure=_secure())
 
 
+def flow_cookie_name() -> str:
+    """`__Host-mm_oauth` when PUBLIC_URL is https, else `mm_oauth`.
+
+    Browsers accept a `__Host-` cookie only from this very host (Secure, no Domain, Path=/), so a sibling
+    subdomain cannot plant its own flow cookie and finish its own sign-in in a visitor's browser."""
+    return HOST_FLOW_COOKIE if _secure() else FLOW_COOKIE
+
+
+def _flow_cookie_path() -> str:
+    return "/" if _secure() else "/api/"
+
+
 def set_flow_cookie(response: Response, nonce: str) -> None:
     """Bind an OAuth flow to this browser: the callback must come back with the same nonce."""
-    response.set_cookie(FLOW_COOKIE, nonce, max_age=FLOW_TTL_SECONDS, path="/api/", httponly=True,
-                        samesite="lax", secure=_secure())
+    response.set_cookie(flow_cookie_name(), nonce, max_age=FLOW_TTL_SECONDS, path=_flow_cookie_path(),
+                        httponly=True, samesite="lax", secure=_secure())
 
 
 def clear_flow_cookie(response: Response) -> None:
     """Remove the flow cookie once its flow is finished."""
-    response.delete_cookie(FLOW_COOKIE, path="/api/", httponly=True, samesite="lax", secure=_secure())
+    response.delete_cookie(flow_cookie_name(), path=_flow_cookie_path(), httponly=True, samesite="lax",
+                           secure=_secure())
+
+
+def flow_cookie(request: Request) -> str | None:
+    """The flow nonce the browser came back with (on https only from the `__Host-` cookie)."""
+    return request.cookies.get(flow_cookie_name())
 
 
 def check_csrf(request: Request) -> None:
