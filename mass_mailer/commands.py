@@ -130,6 +130,10 @@ def web() -> int:
     # Only the app's own pages may call it with the user's cookies (Reflex's default lets any origin).
     public = urlsplit(settings.app_url)
     env.setdefault("REFLEX_CORS_ALLOWED_ORIGINS", f"{public.scheme}://{public.netloc}".lower())
+    # UI state lives in Redis, expiring with the session, never pickled to disk (it holds recipients' data).
+    env.setdefault("REFLEX_STATE_MANAGER_MODE", "redis")
+    env.setdefault("REFLEX_REDIS_URL", settings.redis_url or "")
+    env.setdefault("REFLEX_REDIS_TOKEN_EXPIRATION", str(settings.jwt_ttl_minutes * 60))
     reflex_bin = Path(sys.executable).parent / "reflex"
     args[0] = str(reflex_bin) if reflex_bin.exists() else "reflex"
     proc = subprocess.Popen(args, env=env, cwd=ROOT)

@@ -7,6 +7,7 @@ import reflex as rx
 from mass_mailer import api
 from mass_mailer.errors import DomainError
 from mass_mailer.pages import admin, compose, dashboard, job, outbox, profile, senders  # noqa: F401 - registers pages
+from mass_mailer.state.guard import SessionGuard
 
 log = logging.getLogger(__name__)
 
@@ -25,3 +26,5 @@ app = rx.App(
     stylesheets=["/styles.css"],
     style={"font_family": "var(--default-font-family)"},
 )
+# First, before Reflex's hydrate step: the state a tab is hydrated with belongs to the user now signed in.
+app.add_middleware(SessionGuard(), index=0)

@@ -19,9 +19,19 @@ def get_redis() -> redis.Redis:
                                 health_check_interval=30)
 
 
+@lru_cache
+def get_binary_redis() -> redis.Redis:
+    """A client for REDIS_URL that keeps values as bytes (uploaded files)."""
+    url = get_settings().redis_url
+    if not url:
+        raise SettingsError("REDIS_URL is not set (or run `python -m mass_mailer up`)")
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30)
+
+
 def reset_redis() -> None:
-    """Drop the cached client (after a fork or a settings change)."""
+    """Drop the cached clients (after a fork or a settings change)."""
     get_redis.cache_clear()
+    get_binary_redis.cache_clear()
 
 
 def redis_ok() -> bool:

@@ -8,6 +8,7 @@ from fastapi_offline import FastAPIOffline
 
 from mass_mailer.api import auth, errors, fallback, health, jobs, metrics, senders, users
 from mass_mailer.api.guards import SecurityGuard
+from mass_mailer.api.upload_guard import UploadGuard
 from mass_mailer.errors import DomainError
 
 
@@ -27,6 +28,7 @@ def create_app() -> FastAPI:
     app.include_router(metrics.router)
     fallback.add_fallback(app)  # last: only what no route above matched
     app.middleware("http")(metrics.record_latency)
+    app.add_middleware(UploadGuard)  # Reflex's /_upload is mounted inside this app: checked before it reads a byte
     # Added last, so it runs first: Reflex mounts its websocket, uploads and frontend files inside this app.
     app.add_middleware(SecurityGuard)
     return app

@@ -61,8 +61,8 @@ def _recipients_summary() -> rx.Component:
         rx.hstack(
             rx.badge(rx.icon("circle-check", size=13), ComposeState.valid_count, " valid", color_scheme="green",
                      size="2", radius="full", data_testid="valid-count"),
-            rx.cond(ComposeState.rejected.length() > 0,
-                    rx.badge(rx.icon("circle-x", size=13), ComposeState.rejected.length(), " rejected",
+            rx.cond(ComposeState.rejected_count > 0,
+                    rx.badge(rx.icon("circle-x", size=13), ComposeState.rejected_count, " rejected",
                              color_scheme="red", size="2", radius="full"),
                     rx.fragment()),
             rx.spacer(),
@@ -86,6 +86,10 @@ def _recipients_summary() -> rx.Component:
             overflow_x="auto", width="100%"), rx.fragment()),
         rx.cond(ComposeState.rejected.length() > 0, rx.vstack(
             rx.text("Rejected rows — they will not be sent", size="2", weight="medium", color_scheme="red"),
+            rx.cond(ComposeState.rejected_count > ComposeState.rejected.length(),
+                    rx.text("Showing the first ", ComposeState.rejected.length(), " of ", ComposeState.rejected_count,
+                            " rejected rows.", size="1", color_scheme="gray", data_testid="rejected-more"),
+                    rx.fragment()),
             rx.box(rx.table.root(
                 rx.table.header(rx.table.row(rx.table.column_header_cell("Row"),
                                              rx.table.column_header_cell("Email"),

@@ -21,6 +21,7 @@ EMAIL_COLUMN_NAMES = ("email", "e_mail", "email_address", "e_mail_address", "mai
                       "emailaddress", "recipient", "recipient_email", "to")
 DELIMITERS = ",;\t|"
 MAX_FIELD_LEN = 10_000
+MAX_COLUMNS = 200
 # A plain ASCII local part (RFC 5322 dot-atom): email-validator accepts it as it is, so only its domain needs a check.
 _PLAIN_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 
@@ -53,7 +54,9 @@ def parse_recipients_csv(data: bytes, email_column: str | None = None) -> Parsed
     text = _decode(data)
     if not text.strip():
         raise InvalidInput("The CSV file is empty")
-    frame = _read_frame(text)
+    delimiter = _delimiter(text)
+    _check_width(text, delimiter)
+    frame = _read_frame(text, delimiter)
     columns = _unique_headers(frame.columns)
     frame.columns = columns
     column = _email_column(columns, email_column)
@@ -65,6 +68,8 @@ def parse_recipients_json(items: list[dict[str, Any]]) -> ParsedRecipients:
     """Recipients given as JSON objects, each with an "email" field."""
     rows = [{normalise_header(k): v for k, v in item.items() if v is not None} for item in items]
     columns = list(dict.fromkeys(key for row in rows for key in row))
+    if len(columns) > MAX_COLUMNS:
+        raise InvalidInput(f"The recipients have {len(columns)} different fields; at most {MAX_COLUMNS} are allowed")
     return validate_recipients(rows, columns=columns, email_column="email", first_row=1)
 
 
@@ -134,9 +139,19 @@ def _decode_bytes(data: bytes) -> str:
     return data.decode("latin-1")
 
 
-def _read_frame(text: str) -> pd.DataFrame:
+def _check_width(text: str, delimiter: str) -> None:
+    """Refuse a header of more than MAX_COLUMNS columns before the file is parsed into a table."""
     try:
-        return pd.read_csv(io.StringIO(text), sep=_delimiter(text), dtype=str, keep_default_na=False,
+        header = next(csv.reader(io.StringIO(text[:1024 * 1024]), delimiter=delimiter), [])
+    except csv.Error:  # a header cell beyond the csv module's field limit: pandas gives the reason
+        return
+    if len(header) > MAX_COLUMNS:
+        raise InvalidInput(f"The CSV file has {len(header):,} columns; at most {MAX_COLUMNS} are allowed")
+
+
+def _read_frame(text: str, delimiter: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
                            na_values=[""], skipinitialspace=True, skip_blank_lines=True, engine="c")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise InvalidInput(f"The CSV file could not be read: {str(exc).splitlines()[0][:200]}") from None
@@ -152,13 +167,16 @@ def _delimiter(text: str) -> str:
 
 
 def _unique_headers(headers) -> list[str]:
+    """Normalised headers, a repeated one numbered (`name`, `name_2`, ...)."""
     names: list[str] = []
+    taken: set[str] = set()
     for header in headers:
         name = base = normalise_header(header)
         suffix = 2
-        while name in names:
+        while name in taken:
             name, suffix = f"{base}_{suffix}", suffix + 1
         names.append(name)
+        taken.add(name)
     return names
 
 

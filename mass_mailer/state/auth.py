@@ -5,6 +5,7 @@ from __future__ import annotations
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlencode
 
+import anyio
 import reflex as rx
 
 from mass_mailer.db import session_scope
@@ -38,6 +39,7 @@ class AuthState(rx.State):
     role: str = ""
     demo_mode: bool = False
     login_hint: str = ""
+    _owner_id: int = 0  # the user this tab's state was loaded for (see state/guard.py)
 
     @rx.var
     def is_admin(self) -> bool:
@@ -65,15 +67,12 @@ class AuthState(rx.State):
     def set_login_hint(self, value: str) -> None:
         self.login_hint = value
 
-    def current_user(self) -> User | None:
+    async def _load_user(self) -> User | None:
         """Validate the cookie's token now and refresh the user's fields; None when signed out."""
         self.demo_mode = get_settings().demo_mode
         self.next_path = self.router.url.path or "/"
         token = token_from_cookie_header(self.router.headers.cookie)
-        user = None
-        if token:
-            with session_scope() as session:
-                user = auth_service.user_from_token(token, session=session)
+        user = await anyio.to_thread.run_sync(_user_for, token) if token else None  # off the event loop
         self.checked = True
         self.signed_in = user is not None
         self.user_id = user.id if user else 0
@@ -84,15 +83,20 @@ class AuthState(rx.State):
         return user
 
     @rx.event
-    def check(self) -> None:
+    async def check(self) -> None:
         """on_load guard of every page: signed-out visitors see the sign-in screen instead of the page."""
-        self.current_user()
+        await self._load_user()
+
+
+def _user_for(token: str) -> User | None:
+    with session_scope() as session:
+        return auth_service.user_from_token(token, session=session)
 
 
 async def signed_in_user(state: rx.State) -> User | None:
     """The signed-in user for an event of any page state (re-validated, never cached)."""
     auth = await state.get_state(AuthState)
-    return auth.current_user()
+    return await auth._load_user()
 
 
 async def signed_in_admin(state: rx.State) -> User | None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from functools import partial
 
+import anyio
 import reflex as rx
 
 from mass_mailer.db import session_scope
@@ -13,7 +15,8 @@ from mass_mailer.models import SenderStatus
 from mass_mailer.pages import routes
 from mass_mailer.services import jobs as jobs_service
 from mass_mailer.services import senders as senders_service
-from mass_mailer.services.recipients_csv import parse_recipients_csv
+from mass_mailer.services import uploads
+from mass_mailer.services.recipients_csv import ParsedRecipients, parse_recipients_csv
 from mass_mailer.services.templating import render_preview
 from mass_mailer.settings import get_settings
 from mass_mailer.state.auth import signed_in_user
@@ -21,6 +24,17 @@ from mass_mailer.state.formatting import duration
 
 SAMPLE_ROWS = 5
 PREVIEW_ROWS = 50
+REJECTED_SHOWN = 1000  # rows listed on the page; the count covers them all
+_work_limiter: anyio.CapacityLimiter | None = None
+
+
+async def off_loop(func, /, *args, **kwargs):
+    """Run parsing, rendering and job creation in a worker thread (two at a time per process), never on the
+    event loop that serves every tab and the API."""
+    global _work_limiter
+    if _work_limiter is None:
+        _work_limiter = anyio.CapacityLimiter(2)
+    return await anyio.to_thread.run_sync(partial(func, *args, **kwargs), limiter=_work_limiter)
 
 DEFAULT_SUBJECT = "Hello {{ first_name | default('there') }}"
 DEFAULT_HTML = """<div style="font-family: -apple-system, Segoe UI, Roboto, sans-serif; max-width: 560px;
@@ -60,7 +74,8 @@ class ComposeState(rx.State):
     email_column: str = ""
     sample: list[list[str]] = []
     valid_count: int = 0
-    rejected: list[RejectedRow] = []
+    rejected: list[RejectedRow] = []  # the first REJECTED_SHOWN
+    rejected_count: int = 0
     csv_error: str = ""
     preview_index: int = 0
     preview_email: str = ""
@@ -70,7 +85,7 @@ class ComposeState(rx.State):
     senders: list[SenderOption] = []
     rate_per_minute: int = 60
     busy: bool = False
-    _csv: bytes = b""
+    _upload_id: str = ""  # the uploaded file, kept in Redis for its user (services/uploads.py)
     _preview_rows: list[dict] = []
 
     @rx.var
@@ -113,7 +128,7 @@ class ComposeState(rx.State):
         self.senders = [SenderOption(id=v.id, email=v.email, status=v.status, remaining_today=v.remaining_today,
                                      selected=v.id in chosen and v.status != SenderStatus.REAUTH_REQUIRED)
                         for v in views]
-        self._render_preview()
+        await self._render_preview()
 
     @rx.event
     def toggle_sender(self, sender_id: int) -> None:
@@ -121,26 +136,26 @@ class ComposeState(rx.State):
                         for s in self.senders]
 
     @rx.event
-    def set_subject(self, value: str) -> None:
+    async def set_subject(self, value: str) -> None:
         self.subject = value
-        self._render_preview()
+        await self._render_preview()
 
     @rx.event
-    def set_html(self, value: str) -> None:
+    async def set_html(self, value: str) -> None:
         self.html = value
-        self._render_preview()
+        await self._render_preview()
 
     @rx.event
-    def step_preview(self, delta: int) -> None:
-        if self._preview_rows:
+    async def step_preview(self, delta: int) -> None:
+        if self._preview_rows and isinstance(delta, int):
             self.preview_index = (self.preview_index + delta) % len(self._preview_rows)
-        self._render_preview()
+        await self._render_preview()
 
-    def _render_preview(self) -> None:
+    async def _render_preview(self) -> None:
         row = self._preview_rows[self.preview_index] if self._preview_rows else {"email": "someone@example.com"}
         self.preview_email = row.get("email", "")
         try:
-            self.preview_subject, self.preview_html = render_preview(self.subject, self.html, row)
+            self.preview_subject, self.preview_html = await off_loop(render_preview, self.subject, self.html, row)
             self.template_error = ""
         except DomainError as exc:  # a half-typed template is normal while editing: show it, keep the last preview
             self.template_error = exc.message
@@ -148,48 +163,64 @@ class ComposeState(rx.State):
     @rx.event
     async def handle_upload(self, files: list[rx.UploadFile]):
         """A CSV dropped or chosen: parse it and show columns, sample rows, valid count and rejected rows."""
-        if not files:
+        user = await signed_in_user(self)
+        if user is None or not files:
             return
         limit = get_settings().max_upload_mb * 1024 * 1024
         upload = files[0]
         data = await upload.read(limit + 1)
-        self.file_name = upload.name or "recipients.csv"
+        self.file_name = (upload.name or "recipients.csv")[:200]
         if len(data) > limit:
-            self._clear_recipients(f"{self.file_name} is larger than {get_settings().max_upload_mb} MB")
+            await self._clear_recipients(user.id, f"{self.file_name} is larger than {get_settings().max_upload_mb} MB")
             return
-        self._csv = data
-        self._parse(None)
+        uploads.discard_upload(user_id=user.id, upload_id=self._upload_id)
+        self._upload_id = await off_loop(uploads.store_upload, user_id=user.id, data=data)
+        await self._parse(user.id, data, None)
 
     @rx.event
-    def choose_email_column(self, column: str) -> None:
-        self._parse(column)
-
-    @rx.event
-    def remove_file(self) -> None:
-        self.file_name = ""
-        self._clear_recipients("")
-
-    def _clear_recipients(self, error: str) -> None:
-        self._csv, self._preview_rows = b"", []
-        self.columns, self.sample, self.rejected, self.valid_count, self.email_column = [], [], [], 0, ""
-        self.csv_error, self.preview_index = error, 0
-        self._render_preview()
-
-    def _parse(self, email_column: str | None) -> None:
+    async def choose_email_column(self, column: str) -> None:
+        user = await signed_in_user(self)
+        if user is None or not isinstance(column, str):
+            return
         try:
-            parsed = parse_recipients_csv(self._csv, email_column)
+            data = uploads.load_upload(user_id=user.id, upload_id=self._upload_id)
+        except DomainError as exc:
+            self.file_name = ""
+            await self._clear_recipients(user.id, exc.message)
+            return
+        await self._parse(user.id, data, column)
+
+    @rx.event
+    async def remove_file(self) -> None:
+        user = await signed_in_user(self)
+        if user is None:
+            return
+        self.file_name = ""
+        await self._clear_recipients(user.id, "")
+
+    async def _clear_recipients(self, user_id: int, error: str) -> None:
+        uploads.discard_upload(user_id=user_id, upload_id=self._upload_id)
+        self._upload_id, self._preview_rows = "", []
+        self.columns, self.sample, self.rejected, self.valid_count, self.email_column = [], [], [], 0, ""
+        self.rejected_count, self.csv_error, self.preview_index = 0, error, 0
+        await self._render_preview()
+
+    async def _parse(self, user_id: int, data: bytes, email_column: str | None) -> None:
+        try:
+            parsed: ParsedRecipients = await off_loop(parse_recipients_csv, data, email_column)
         except DomainError as exc:  # show why, and the drop zone again for a corrected file
             self.file_name = ""
-            self._clear_recipients(exc.message)
+            await self._clear_recipients(user_id, exc.message)
             return
         self.csv_error = ""
         self.columns, self.email_column = parsed.columns, parsed.email_column
         self.sample = [[str(row.get(c, "")) for c in parsed.columns] for row in parsed.rows[:SAMPLE_ROWS]]
         self.valid_count = len(parsed.valid)
-        self.rejected = [RejectedRow(**r) for r in parsed.rejected]
+        self.rejected_count = len(parsed.rejected)
+        self.rejected = [RejectedRow(**r) for r in parsed.rejected[:REJECTED_SHOWN]]
         self._preview_rows = parsed.valid[:PREVIEW_ROWS]
         self.preview_index = 0
-        self._render_preview()
+        await self._render_preview()
 
     def _chosen_sender_ids(self) -> list[int]:
         chosen = [s.id for s in self.senders if s.selected]
@@ -204,10 +235,10 @@ class ComposeState(rx.State):
         if user is None:
             return None
         row = self._preview_rows[self.preview_index] if self._preview_rows else {}
-        with session_scope() as session:
-            created = jobs_service.create_job_from_list(
-                session=session, user=user, subject=f"[Test] {self.subject}", html_content=self.html,
-                recipients=[{**row, "email": user.email}], sender_ids=self._chosen_sender_ids()[:1])
+        jobs_service.check_job_rate(user)
+        created = await off_loop(_create_from_list, user=user, subject=f"[Test] {self.subject}",
+                                 html_content=self.html, recipients=[{**row, "email": user.email}],
+                                 sender_ids=self._chosen_sender_ids()[:1])
         return rx.toast.success(f"Test email to {user.email} queued (job #{created.id})")
 
     @rx.event
@@ -216,17 +247,28 @@ class ComposeState(rx.State):
         user = await signed_in_user(self)
         if user is None:
             return None
-        if not self._csv:
+        if not self._upload_id:
             raise InvalidInput("Upload a CSV file of recipients first")
+        jobs_service.check_job_rate(user)
+        data = uploads.load_upload(user_id=user.id, upload_id=self._upload_id)
         self.busy = True
         try:
-            with session_scope() as session:
-                created = jobs_service.create_job_from_csv(
-                    session=session, user=user, subject=self.subject, html_content=self.html, data=self._csv,
-                    email_column=self.email_column or None, sender_ids=self._chosen_sender_ids())
+            created = await off_loop(_create_from_csv, user=user, subject=self.subject, html_content=self.html,
+                                     data=data, email_column=self.email_column or None,
+                                     sender_ids=self._chosen_sender_ids())
         finally:
             self.busy = False
         self.file_name = ""
-        self._clear_recipients("")
+        await self._clear_recipients(user.id, "")
         return [rx.redirect(routes.job(created.id)),
                 rx.toast.success(f"Sending to {created.total_recipients} recipients")]
+
+
+def _create_from_csv(**fields) -> jobs_service.JobCreated:
+    with session_scope() as session:
+        return jobs_service.create_job_from_csv(session=session, **fields)
+
+
+def _create_from_list(**fields) -> jobs_service.JobCreated:
+    with session_scope() as session:
+        return jobs_service.create_job_from_list(session=session, **fields)

@@ -44,5 +44,5 @@ class ProfileState(rx.State):
             return None
         with session_scope() as session:
             users_service.update_profile(session=session, user_id=user.id, name=self.name_input)
-        (await self.get_state(AuthState)).current_user()
+        await (await self.get_state(AuthState))._load_user()
         return rx.toast.success("Name saved")
