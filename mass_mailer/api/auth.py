@@ -120,4 +120,7 @@ def browser_sign_out(request: Request) -> RedirectResponse:
         return response
     auth.revoke_session(request.cookies.get(security.TOKEN_COOKIE))
     security.clear_session_cookie(response)
+    # The browser forgets this site's storage too, the tab's UI client token with it: the next person on this
+    # tab starts a new UI session instead of reusing the previous one's.
+    response.headers["Clear-Site-Data"] = '"storage"'
     return response

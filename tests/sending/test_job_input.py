@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 
 import pytest
 
-from mass_mailer.errors import Unprocessable
+from mass_mailer.errors import InvalidInput, Unprocessable
 from mass_mailer.services.recipients_csv import parse_recipients_csv
 from mass_mailer.services.templating import render_preview
 
@@ -88,3 +89,37 @@ def test_another_users_job_is_not_found_and_export_is_escaped(make_user, make_se
     assert rows[1][0] == "'=cmd@example.com" and rows[2][0] == "b@example.com"
     page = client.get(f"/api/email-jobs/{job_id}/recipients", params={"q": "b@", "status": "pending"}).json()
     assert page["total"] == 1 and page["items"][0]["status"] == "pending"
+
+
+def test_the_job_rate_limit_is_counted_before_the_body_is_read(make_user, make_sender, api, monkeypatch):
+    """Past JOB_RATE_LIMIT even a large, unparsable body is answered 429 at once, not parsed first."""
+    from mass_mailer.settings import reset_settings
+
+    monkeypatch.setenv("JOB_RATE_LIMIT", "2/minute")
+    reset_settings()
+    user = make_user()
+    make_sender(user, "news@example.com")
+    client = api(user)
+    assert _post(client, b"email\na@example.com\n").status_code == 201
+    assert client.post("/api/email-jobs", content=b"{not json", headers={"content-type": "application/json"}
+                       ).status_code == 400
+    refused = client.post("/api/email-jobs", content=b"{" * (8 * 1024 * 1024),
+                          headers={"content-type": "application/json"})
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+
+
+@pytest.mark.no_services
+def test_a_csv_wider_than_200_columns_is_refused_quickly():
+    header = ",".join(["email", *(f"c{i}" for i in range(20_000))])
+    started = time.monotonic()
+    with pytest.raises(InvalidInput, match="20,001 columns; at most 200"):
+        parse_recipients_csv((header + "\n" + "a@example.com" + ",x" * 20_000 + "\n").encode(), None)
+    assert time.monotonic() - started < 1
+
+
+@pytest.mark.no_services
+def test_two_hundred_columns_with_repeated_headers_are_read():
+    header = ",".join(["email", *(["Same Name"] * 199)])
+    parsed = parse_recipients_csv((header + "\na@example.com" + ",v" * 199 + "\n").encode(), None)
+    assert len(parsed.columns) == len(set(parsed.columns)) == 200 and parsed.columns[1] == "same_name"
+    assert parsed.valid[0]["same_name"] == "v" and len(parsed.valid[0]) == 200

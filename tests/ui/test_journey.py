@@ -180,6 +180,10 @@ def test_sign_in_send_watch_export_and_administer(app_url, browser, shoot, emula
     page.goto(app_url + f"/jobs/{job_id}")
     expect(page.get_by_test_id("job-status")).to_have_text("completed")
     shoot(page, "11-job-dark")
+    tab_token = page.evaluate("window.sessionStorage.getItem('token')")
+    assert tab_token
     page.get_by_test_id("sign-out").click()
     expect(page.get_by_test_id("sign-in")).to_be_visible()
+    # Signing out ends the tab's UI session too: the page after it runs under a new client token.
+    assert page.evaluate("window.sessionStorage.getItem('token')") not in (None, tab_token)
     context.close()
