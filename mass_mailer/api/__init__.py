@@ -10,10 +10,12 @@ from mass_mailer.api import auth, errors, fallback, health, jobs, metrics, sende
 from mass_mailer.api.guards import SecurityGuard
 from mass_mailer.api.upload_guard import UploadGuard
 from mass_mailer.errors import DomainError
+from mass_mailer.logging_config import configure_child_process
 
 
 def create_app() -> FastAPI:
     """A fresh FastAPI app with every router (one per Reflex app instance)."""
+    configure_child_process()  # in the server processes `web` starts: LOG_FORMAT, secrets redacted
     # Swagger UI's script and styles are served by the app itself: the docs work offline (no CDN).
     app = FastAPIOffline(title="mass_mailer", docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json",
                          static_url="/api/docs/static", swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect")

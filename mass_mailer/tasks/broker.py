@@ -6,6 +6,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
 
+from mass_mailer.logging_config import configure_from_settings
 from mass_mailer.services.sending import STOPPING
 from mass_mailer.settings import get_settings
 
@@ -17,12 +18,20 @@ class StopBatchesOnShutdown(Middleware):
         STOPPING.set()
 
 
+class ConfigureLogging(Middleware):
+    """Each worker process Dramatiq starts logs like every other process: LOG_FORMAT, secrets redacted."""
+
+    def after_process_boot(self, broker) -> None:  # noqa: ARG002 - middleware hook signature
+        configure_from_settings()
+
+
 def _broker() -> RedisBroker:
     settings = get_settings()
     settings.require_serving()
     # A dead worker's unacknowledged messages come back after 30 s (the scheduler covers the rest).
     redis_broker = RedisBroker(url=settings.redis_url, heartbeat_timeout=30_000)
     redis_broker.add_middleware(StopBatchesOnShutdown())
+    redis_broker.add_middleware(ConfigureLogging())
     return redis_broker
 
 

@@ -1,4 +1,5 @@
-"""`python -m mass_mailer web` in demo mode as a real process: the guards cover the UI, its websocket and the API."""
+"""`python -m mass_mailer web` in demo mode as a real process: the guards cover the UI, its websocket and the API,
+and the server processes Reflex starts log JSON with secrets redacted."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -29,7 +30,8 @@ def demo_web(base_env, tmp_path_factory) -> Iterator[tuple[str, Path]]:
     folder = tmp_path_factory.mktemp("demo-web")
     log = folder / "web.log"
     env = reflex_env({**os.environ, **base_env, "PORT": str(port), "PUBLIC_URL": url, "DEMO_MODE": "1",
-                      "LOG_FORMAT": "json", "VAR_DIR": str(folder / "var")})
+                      "LOG_FORMAT": "json", "ALLOWED_DOMAINS": "allowed.example",
+                      "VAR_DIR": str(folder / "var")})
     proc = subprocess.Popen(python_cmd("web"), env=env, cwd=ROOT, start_new_session=True,
                             stdout=log.open("wb"), stderr=subprocess.STDOUT)
     try:
@@ -102,3 +104,27 @@ def test_pages_assets_and_api_answers_cannot_be_framed_by_another_site(demo_web)
     for answer in answers:
         for name, value in SECURITY_HEADERS.items():
             assert answer.headers.get(name) == value, (answer.request.url, name)
+
+
+def test_the_server_processes_log_json_with_secrets_redacted(demo_web):
+    from tests.contract.test_child_logging import json_lines
+
+    access_token = "ya29.a0secretaccesstokenvalue"  # shaped like a Google access token (emails are lower-cased)
+
+    url, log = demo_web
+    client = httpx.Client(base_url=url, follow_redirects=False, timeout=10)
+    authorization = client.post("/api/auth/google", json={"login_hint": f"{access_token}@evil.example"}).json()["url"]
+    back = httpx.get(authorization, timeout=10)
+    query = {k: v[0] for k, v in parse_qs(urlsplit(back.headers["location"]).query).items()}
+    refused = client.get("/api/auth/callback", params=query)
+    assert refused.status_code == 403  # evil.example is not an allowed domain: the refusal is logged
+    deadline = time.monotonic() + 10
+    while "sign-in refused" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    text = log.read_text()
+    app_lines = [line for line in text.splitlines() if "sign-in refused" in line]
+    assert app_lines, text[-3000:]
+    (record,) = json_lines(app_lines[0])
+    assert record["level"] == "WARNING" and record["message"].startswith("sign-in refused for [REDACTED]@evil.example")
+    assert "secretaccesstokenvalue" not in text
+    json_lines(text)  # every line: ours, Reflex's and the server's (REFLEX_LOG_JSON follows LOG_FORMAT)

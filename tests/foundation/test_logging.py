@@ -55,3 +55,14 @@ def test_exception_tracebacks_are_redacted_too(capsys, restore_logging):
         logging.getLogger("mass_mailer.test").exception("failed")
     err = capsys.readouterr().err
     assert "supersecretvalue123" not in err and "RuntimeError" in err
+
+
+def test_exception_tracebacks_are_redacted_in_json_too(capsys, restore_logging):
+    configure_logging("json", "INFO")
+    try:
+        raise RuntimeError("stored gAAAAABlongFernetCiphertextValueThatLooksReal0123456789 refused")
+    except RuntimeError:
+        logging.getLogger("mass_mailer.test").exception("failed")
+    record = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert "RuntimeError" in record["exc_info"] and "[REDACTED]" in record["exc_info"]
+    assert "gAAAAABlongFernet" not in json.dumps(record)
