@@ -34,6 +34,10 @@ def parse_daily_quota(value: object) -> int:
     return value
 
 
+UNREADABLE_TOKENS = ("its stored tokens cannot be decrypted with TOKEN_ENCRYPTION_KEYS (was the key that encrypted "
+                     "them removed?); connect the account again")
+
+
 class GoogleUnavailable(DomainError):
     status = 503
 
@@ -163,7 +167,11 @@ def update_sender(*, session: Session, user_id: int, sender_id: int, daily_quota
 def delete_sender(*, session: Session, user_id: int, sender_id: int) -> None:
     """Remove a sender: revoke its grant at Google (best effort), wipe its tokens, keep its sending history."""
     sender = _owned(session=session, user_id=user_id, sender_id=sender_id, lock=True)
-    token = crypto.decrypt(sender.refresh_token) or crypto.decrypt(sender.access_token)
+    try:
+        token = crypto.decrypt(sender.refresh_token) or crypto.decrypt(sender.access_token)
+    except crypto.TokenDecryptionError:
+        token = None  # nothing to revoke with; the sender is removed all the same
+        log.warning("sender %s removed without revoking its access at Google: %s", sender_id, UNREADABLE_TOKENS)
     sender.access_token = sender.refresh_token = sender.token_expiry = None
     sender.deleted_at = sender.updated_at = utcnow()
     session.add(sender)
@@ -173,7 +181,7 @@ def delete_sender(*, session: Session, user_id: int, sender_id: int) -> None:
 
 
 def load_tokens(sender: Sender) -> credentials.SenderTokens:
-    """The sender's tokens, decrypted, for sending."""
+    """The sender's tokens, decrypted, for sending; crypto.TokenDecryptionError when no configured key fits."""
     return credentials.SenderTokens(access_token=crypto.decrypt(sender.access_token),
                                     refresh_token=crypto.decrypt(sender.refresh_token), expiry=sender.token_expiry)
 
@@ -211,6 +219,8 @@ def check_sender(*, session: Session, sender_id: int, user_id: int) -> SenderVie
     session.rollback()  # no lock or transaction held while Google answers
     try:
         tokens = credentials.refresh(credentials.build_credentials(load_tokens(sender)))
+    except crypto.TokenDecryptionError:
+        mark_reauth_required(session=session, sender_id=sender_id, reason=UNREADABLE_TOKENS)
     except credentials.ReauthRequired as exc:
         mark_reauth_required(session=session, sender_id=sender_id, reason=str(exc))
     except credentials.TokenRefreshUnavailable:

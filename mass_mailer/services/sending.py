@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlmodel import Session
 
+from mass_mailer import crypto
 from mass_mailer.db import get_engine
 from mass_mailer.errors import DomainError
 from mass_mailer.gmail import client as gmail
@@ -150,7 +151,13 @@ def load_batch(*, job_id: int, sender_id: int) -> BatchContext | None:
         user = session.get(User, job.user_id)
         if user is None or not user.is_active:  # a deactivated owner's job sends nothing more
             return None
-        tokens = senders.load_tokens(sender)  # decrypted once per batch, kept in memory only
+        try:
+            tokens = senders.load_tokens(sender)  # decrypted once per batch, kept in memory only
+        except crypto.TokenDecryptionError:
+            # A key was removed (or this process runs with old keys): the sender sends nothing until reconnected,
+            # and its recipients go to the job's other senders.
+            senders.mark_reauth_required(session=session, sender_id=sender_id, reason=senders.UNREADABLE_TOKENS)
+            return None
         return BatchContext(job_id, sender_id, sender.email, user.name,
                             _job_templates(job_id, job.subject, job.html_content), gmail.GmailClient(tokens))
 
