@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     worker_processes: int = Field(2, ge=1)
     worker_threads: int = Field(8, ge=1)
     auth_rate_limit: str = "60/minute"  # sign-in starts per client address (an office shares one address)
+    trusted_proxies: str = ""  # comma-separated IPs or CIDRs whose X-Forwarded-For names the client
     job_rate_limit: str = "30/minute"
     sender_connect_rate_limit: str = "10/minute"
     send_batch_size: int = Field(500, ge=1)  # sends per queue message before it hands over to a fresh one
@@ -85,6 +86,17 @@ class Settings(BaseSettings):
     def _log_format(cls, value: str) -> str:
         if value not in {"text", "json"}:
             raise ValueError("LOG_FORMAT must be 'text' or 'json'")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip():
+                try:
+                    ipaddress.ip_network(item.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"TRUSTED_PROXIES: {item.strip()!r} is not an IP address or network") from None
         return value
 
     @field_validator("auth_rate_limit", "job_rate_limit", "sender_connect_rate_limit")
@@ -167,6 +179,12 @@ class Settings(BaseSettings):
         email = email.strip().lower()
         return (email in emails or email in self.admin_email_set
                 or email.rpartition("@")[2] in domains)
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """TRUSTED_PROXIES as networks (a single address is a /32 or /128)."""
+        return tuple(ipaddress.ip_network(item.strip(), strict=False)
+                     for item in self.trusted_proxies.split(",") if item.strip())
 
     @property
     def google_endpoints_are_loopback(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from fastapi import Request, Response
@@ -84,5 +85,43 @@ def check_csrf(request: Request) -> None:
 
 
 def client_ip(request: Request) -> str:
-    """The peer address (X-Forwarded-For is not trusted: a client could choose its own rate-limit bucket)."""
-    return request.client.host if request.client else "unknown"
+    """The client's address for rate limits: the peer, or, when the peer is one of TRUSTED_PROXIES, the right-most
+    X-Forwarded-For address that is not itself a trusted proxy (the left part of that header is whatever the client
+    wrote, so it is never believed). IPv6 addresses count by their /64, the block one subscriber holds."""
+    peer = request.client.host if request.client else ""
+    address = _ip(peer)
+    if address is None:
+        return peer or "unknown"
+    networks = get_settings().trusted_proxy_networks
+    if networks and _within(address, networks):
+        hops = [hop for header in request.headers.getlist("x-forwarded-for") for hop in header.split(",")]
+        for hop in reversed(hops):
+            forwarded = _ip(hop)
+            if forwarded is None:
+                break  # not an address: stop at the last hop a trusted proxy vouched for
+            address = forwarded
+            if not _within(forwarded, networks):
+                break
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address as a peer or an X-Forwarded-For entry gives it ("1.2.3.4", "1.2.3.4:80", "[2001:db8::1]:443")."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:text.find("]")] if "]" in text else ""
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if address.version == 6 and address.ipv4_mapped:
+        return address.ipv4_mapped
+    return address
+
+
+def _within(address, networks) -> bool:
+    return any(address.version == network.version and address in network for network in networks)
