@@ -63,7 +63,7 @@ def connect(user: CurrentUser, response: Response,
 
 @router.get("/connect", response_class=RedirectResponse, status_code=302)
 def browser_connect(request: Request, session: SessionDep,
-                    daily_quota: Annotated[int | None, Query(ge=1, le=senders.MAX_DAILY_QUOTA)] = None,
+                    daily_quota: Annotated[DailyQuota | None, Query()] = None,
                     login_hint: Annotated[str | None, Query(max_length=320)] = None) -> RedirectResponse:
     """Browser navigation: sets the flow cookie and goes to Google's consent for sending."""
     user = get_current_user(request, session)

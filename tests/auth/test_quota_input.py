@@ -49,14 +49,13 @@ def test_the_page_saves_plain_whole_numbers_in_range(alice_with_sender, text, va
     assert _quota(alice) == value
 
 
-def test_the_add_account_link_ignores_a_quota_that_is_not_valid(signed_in):
+@pytest.mark.parametrize("text", REFUSED)
+def test_connecting_an_account_from_the_page_refuses_the_same_quotas(signed_in, text):
     alice = signed_in("alice@example.com")
-    state = tab(SendersState, token=alice.token, path="/senders")
-    for text in ("١٢", "99999999999", "0"):
-        fire(state, "set_new_quota", value=text)
-        assert "daily_quota" not in state.add_url
-    fire(state, "set_new_quota", value="300")
-    assert "daily_quota=300" in state.add_url
+    answer = alice.get("/api/senders/connect", params={"login_hint": "s@example.com", "daily_quota": text})
+    assert answer.status_code == 422, text
+    assert "set-cookie" not in answer.headers  # no flow was started
+    assert alice.get("/api/senders/connect", params={"daily_quota": " 25 "}).status_code == 302
 
 
 def test_the_api_bounds_are_the_shared_ones(alice_with_sender):
