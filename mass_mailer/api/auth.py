@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import RedirectResponse
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mass_mailer.api import security
 from mass_mailer.api.deps import CurrentUser, SessionDep, request_token
 from mass_mailer.api.fields import Text
+from mass_mailer.errors import DomainError
 from mass_mailer.services import auth, oauth_flows, ratelimit, users
 from mass_mailer.settings import get_settings
 
@@ -65,6 +67,10 @@ def start_sign_in(request: Request, response: Response, login_hint: LoginHint = 
 def browser_sign_in(request: Request, login_hint: LoginHint = None, next_path: NextPath = None) -> RedirectResponse:
     """Browser navigation: sets the flow cookie and goes to Google's sign-in."""
     _limit_by_ip(request)
+    try:
+        login_hint = oauth_flows.checked_login_hint(login_hint)
+    except DomainError as exc:  # back to the sign-in form, which shows the fixed message for the code
+        return RedirectResponse(f"/?{urlencode({'error': exc.extra['code'], 'next': next_path or '/'})}", 302)
     flow = oauth_flows.start(oauth_flows.SIGNIN, browser=True, login_hint=login_hint, next_path=next_path)
     response = RedirectResponse(flow.url, status_code=302)
     security.set_flow_cookie(response, flow.nonce)

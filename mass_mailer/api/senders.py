@@ -10,8 +10,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 
 from mass_mailer.api import security
 from mass_mailer.api.deps import CurrentUser, SessionDep, get_current_user
-from mass_mailer.errors import InvalidInput
-from mass_mailer.services import senders
+from mass_mailer.errors import DomainError, InvalidInput
+from mass_mailer.services import oauth_flows, senders
 from mass_mailer.services.senders import SenderStats, SenderView
 
 router = APIRouter(prefix="/api/senders", tags=["senders"])
@@ -67,6 +67,10 @@ def browser_connect(request: Request, session: SessionDep,
                     login_hint: Annotated[str | None, Query(max_length=320)] = None) -> RedirectResponse:
     """Browser navigation: sets the flow cookie and goes to Google's consent for sending."""
     user = get_current_user(request, session)
+    try:
+        login_hint = oauth_flows.checked_login_hint(login_hint)
+    except DomainError as exc:  # back to the senders page, which shows the fixed message for the code
+        return RedirectResponse(f"/senders?error={exc.extra['code']}", status_code=302)
     flow = senders.start_connection(user_id=user.id, daily_quota=daily_quota, login_hint=login_hint, browser=True)
     response = RedirectResponse(flow.url, status_code=302)
     security.set_flow_cookie(response, flow.nonce)

@@ -96,3 +96,9 @@ def sandboxed_html(html: rx.Var | str, **props) -> rx.Component:
 def document_link(*children, href, **props) -> rx.Component:
     """A link the browser follows itself (API routes that set cookies and redirect), not the client router."""
     return rx.el.a(*children, href=href, reload_document=True, **props)
+
+
+def callout(message: rx.Var, *, color: str = "red", icon: str = "triangle-alert", **props) -> rx.Component:
+    """A message box shown only while `message` is not empty."""
+    return rx.cond(message != "", rx.callout(message, icon=icon, color_scheme=color, size="1", width="100%",
+                                             **props), rx.fragment())

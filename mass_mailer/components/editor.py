@@ -9,9 +9,12 @@ _VIEW = "@codemirror/view@6.43.15"
 
 
 def _html_extensions() -> rx.Var:
-    """HTML highlighting and soft-wrapped lines, imported from the bundled CodeMirror packages."""
+    """HTML highlighting and soft-wrapped lines, imported from the bundled CodeMirror packages.
+
+    Nothing is typed for the user (no closing tags or brackets added): what is in the editor is what was typed.
+    """
     return rx.Var(
-        "[html(), EditorView.lineWrapping]",
+        "[html({autoCloseTags: false}), EditorView.lineWrapping]",
         _var_data=VarData(imports={_LANG_HTML: [ImportVar(tag="html")], _VIEW: [ImportVar(tag="EditorView")]}),
     )
 
@@ -42,7 +45,12 @@ class CodeMirror(rx.Component):
 
 
 def html_editor(value: rx.Var[str], on_change, **props) -> rx.Component:
-    """The editor for an email's HTML, themed after the colour mode."""
+    """The editor for an email's HTML, themed after the colour mode.
+
+    `value` is what the editor starts from, not a mirror of the server's copy: CodeMirror replaces its text
+    whenever `value` changes, so binding it to a var that every keystroke updates would let a late answer undo
+    newer keystrokes. Pass a var that changes only when the text must be replaced (page load, a new draft).
+    """
     return rx.box(
         CodeMirror.create(
             value=value,
@@ -50,7 +58,8 @@ def html_editor(value: rx.Var[str], on_change, **props) -> rx.Component:
             extensions=_html_extensions(),
             theme=rx.color_mode_cond(light="light", dark="dark"),
             height=props.pop("height", "420px"),
-            basic_setup={"foldGutter": False, "highlightActiveLine": True},
+            basic_setup={"foldGutter": False, "highlightActiveLine": True, "closeBrackets": False,
+                         "autocompletion": False},
         ),
         border=f"1px solid {rx.color('gray', 5)}",
         border_radius="10px",

@@ -4,7 +4,8 @@ from collections.abc import Callable
 
 import reflex as rx
 
-from mass_mailer.components.cards import document_link, empty_state
+from mass_mailer.components.cards import callout, empty_state
+from mass_mailer.pages import routes
 from mass_mailer.components.nav import brand, sidebar, top_bar
 from mass_mailer.state.auth import AuthState
 
@@ -34,34 +35,45 @@ def demo_banner() -> rx.Component:
 
 
 def sign_in_screen() -> rx.Component:
-    """What a signed-out visitor sees on any page."""
+    """What a signed-out visitor sees on any page.
+
+    A plain HTML form that the browser submits itself: the address used is exactly what is in the field when
+    the button is clicked or Enter pressed (no round trip to the server first), and the browser refuses an
+    empty or malformed address before anything is sent (the server checks it again).
+    """
     return rx.center(
         rx.card(
-            rx.vstack(
-                brand(),
-                rx.heading("Sign in", size="6", letter_spacing="-0.02em", margin_top="0.75em"),
-                rx.text("Send personalised mass email through your own Gmail accounts.", color_scheme="gray",
-                        size="2"),
-                rx.cond(
-                    AuthState.demo_mode,
-                    rx.vstack(
-                        rx.text("Email address", size="2", weight="medium"),
-                        rx.input(placeholder="you@example.com", value=AuthState.login_hint,
-                                 on_change=AuthState.set_login_hint, size="3", width="100%",
-                                 data_testid="login-hint"),
-                        rx.text("Demo mode: sign in as any address.", size="1", color_scheme="gray"),
-                        spacing="1",
-                        width="100%",
-                        margin_top="0.5em",
+            rx.el.form(
+                rx.vstack(
+                    brand(),
+                    rx.heading("Sign in", size="6", letter_spacing="-0.02em", margin_top="0.75em"),
+                    rx.text("Send personalised mass email through your own Gmail accounts.", color_scheme="gray",
+                            size="2"),
+                    callout(AuthState.sign_in_error, data_testid="sign-in-error"),
+                    rx.el.input(type="hidden", name="next", value=AuthState.next_path, read_only=True),
+                    rx.cond(
+                        AuthState.demo_mode,
+                        rx.vstack(
+                            rx.el.label("Email address", html_for="login-hint", class_name="rt-Text rt-r-size-2",
+                                        font_weight="500"),
+                            rx.input(id="login-hint", name="login_hint", type="email", required=True,
+                                     placeholder="you@example.com", auto_complete="email", size="3", width="100%",
+                                     data_testid="login-hint"),
+                            rx.text("Demo mode: sign in as any address.", size="1", color_scheme="gray"),
+                            spacing="1",
+                            width="100%",
+                            margin_top="0.5em",
+                        ),
+                        rx.fragment(),
                     ),
-                    rx.fragment(),
+                    rx.button(rx.icon("log-in", size=16), "Sign in with Google", type="submit", size="3",
+                              width="100%", margin_top="0.5em", data_testid="sign-in"),
+                    spacing="3",
+                    width="100%",
                 ),
-                rx.button(
-                    document_link(rx.icon("log-in", size=16), "Sign in with Google", href=AuthState.sign_in_url,
-                            data_testid="sign-in"),
-                    as_child=True, size="3", width="100%", margin_top="0.5em",
-                ),
-                spacing="3",
+                action=routes.SIGN_IN,
+                method="get",
+                on_submit=None,  # no Reflex handler: the browser submits the form itself (a full navigation)
                 width="100%",
             ),
             size="4",

@@ -3,11 +3,11 @@
 import reflex as rx
 
 from mass_mailer.components.badges import status_badge
-from mass_mailer.components.cards import empty_state, page_header, sandboxed_html, section
+from mass_mailer.components.cards import callout, empty_state, page_header, sandboxed_html, section
 from mass_mailer.components.editor import html_editor
 from mass_mailer.components.layout import dashboard_page
 from mass_mailer.pages import routes
-from mass_mailer.state.compose import ComposeState, RejectedRow, SenderOption
+from mass_mailer.state.compose import ComposeState, FieldRow, RejectedRow, SenderOption
 
 UPLOAD_ID = "recipients_csv"
 
@@ -47,6 +47,24 @@ def _rejected_row(row: RejectedRow) -> rx.Component:
     )
 
 
+def _field_row(row: FieldRow) -> rx.Component:
+    return rx.hstack(
+        rx.text(row.header, size="1", weight="medium", class_name="truncate", max_width="14em"),
+        rx.icon("arrow-right", size=12, color=rx.color("gray", 9)),
+        rx.cond(row.field != "", rx.code("{{ ", row.field, " }}", size="1", variant="ghost"),
+                rx.badge("recipient address", size="1", color_scheme="green")),
+        align="center", spacing="2", data_testid="field-map-row",
+    )
+
+
+def _field_map() -> rx.Component:
+    """Which column becomes which merge field (and which one is the address)."""
+    return rx.cond(ComposeState.field_map.length() > 0, rx.vstack(
+        rx.text("Columns and merge fields", size="1", color_scheme="gray"),
+        rx.flex(rx.foreach(ComposeState.field_map, _field_row), wrap="wrap", gap="1em", width="100%"),
+        spacing="1", width="100%", data_testid="field-map"), rx.fragment())
+
+
 def _recipients_summary() -> rx.Component:
     return rx.vstack(
         rx.hstack(
@@ -68,13 +86,19 @@ def _recipients_summary() -> rx.Component:
             rx.spacer(),
             rx.cond(ComposeState.columns.length() > 0, rx.hstack(
                 rx.text("Email column", size="1", color_scheme="gray"),
-                rx.select(ComposeState.columns, value=ComposeState.email_column,
+                rx.select(ComposeState.columns, value=ComposeState.email_column, placeholder="Choose a column",
                           on_change=ComposeState.choose_email_column, size="1", data_testid="email-column"),
                 align="center"), rx.fragment()),
             align="center",
             width="100%",
             wrap="wrap",
         ),
+        rx.cond(ComposeState.needs_email_column,
+                rx.callout("No column is named like an email address. Choose the column that holds the addresses "
+                           "above.", icon="circle-help", color_scheme="amber", size="1", width="100%",
+                           data_testid="choose-email-column"),
+                rx.fragment()),
+        _field_map(),
         rx.cond(ComposeState.sample.length() > 0, rx.box(
             rx.table.root(
                 rx.table.header(rx.table.row(rx.foreach(ComposeState.columns,
@@ -105,10 +129,7 @@ def _recipients_summary() -> rx.Component:
 def recipients_card() -> rx.Component:
     return section(
         "Recipients",
-        rx.cond(ComposeState.csv_error != "",
-                rx.callout(ComposeState.csv_error, icon="triangle-alert", color_scheme="red", size="1", width="100%",
-                           data_testid="csv-error"),
-                rx.fragment()),
+        callout(ComposeState.csv_error, data_testid="csv-error"),
         rx.cond(ComposeState.file_name != "", _recipients_summary(), _dropzone()),
     )
 
@@ -157,7 +178,9 @@ def message_card() -> rx.Component:
         "Message",
         rx.vstack(
             rx.text("Subject", size="2", weight="medium"),
-            rx.input(value=ComposeState.subject, on_change=ComposeState.set_subject, size="3", width="100%",
+            # Uncontrolled: the field keeps what is typed and reports each change (see ComposeState.subject_seed).
+            rx.input(default_value=ComposeState.subject_seed, key=ComposeState.subject_seed,
+                     on_change=ComposeState.set_subject, size="3", width="100%",
                      placeholder="Subject — merge fields work here too", data_testid="subject"),
             spacing="1",
             width="100%",
@@ -165,7 +188,7 @@ def message_card() -> rx.Component:
         rx.grid(
             rx.vstack(
                 rx.text("HTML", size="2", weight="medium"),
-                rx.box(html_editor(ComposeState.html, ComposeState.set_html, height="460px"),
+                rx.box(html_editor(ComposeState.html_seed, ComposeState.set_html, height="460px"),
                        width="100%", data_testid="html-editor"),
                 rx.hstack(rx.text("Merge fields:", size="1", color_scheme="gray"),
                           rx.foreach(ComposeState.merge_fields, _merge_field), wrap="wrap", spacing="2",
@@ -200,11 +223,14 @@ def message_card() -> rx.Component:
                     border=f"1px solid {rx.color('gray', 4)}",
                     width="100%",
                 ),
+                rx.foreach(ComposeState.field_warnings, lambda warning: rx.callout(
+                    warning, icon="circle-help", color_scheme="amber", size="1", width="100%",
+                    data_testid="field-warning")),
+                # A template that does not render shows why instead of a preview that no longer matches it.
                 rx.cond(ComposeState.template_error != "",
                         rx.callout(ComposeState.template_error, icon="triangle-alert", color_scheme="red", size="1",
-                                   width="100%", data_testid="template-error"),
-                        rx.fragment()),
-                sandboxed_html(ComposeState.preview_html, height="400px", data_testid="preview-frame"),
+                                   width="100%", min_height="400px", data_testid="template-error"),
+                        sandboxed_html(ComposeState.preview_html, height="400px", data_testid="preview-frame")),
                 spacing="2",
                 width="100%",
                 min_width="0",
@@ -223,6 +249,10 @@ def action_bar() -> rx.Component:
                             rx.text(rx.text.strong(ComposeState.valid_count), " recipients ready"),
                             "Upload recipients to start"), size="2", color_scheme="gray"),
             rx.spacer(),
+            rx.cond(ComposeState.start_blocker != "",
+                    rx.text(rx.icon("info", size=13), " ", ComposeState.start_blocker, size="1", color_scheme="amber",
+                            data_testid="start-blocker"),
+                    rx.fragment()),
             rx.hstack(
                 rx.button(rx.icon("flask-conical", size=15), "Send test to myself", variant="soft",
                           on_click=ComposeState.send_test, disabled=ComposeState.senders.length() == 0,

@@ -3,9 +3,10 @@
 import reflex as rx
 
 from mass_mailer.components.badges import status_badge
-from mass_mailer.components.cards import document_link, empty_state, page_header, progress_bar, stat_card
+from mass_mailer.components.cards import callout, document_link, empty_state, page_header, progress_bar, stat_card
 from mass_mailer.components.layout import dashboard_page
 from mass_mailer.pages import routes
+from mass_mailer.services.senders import MAX_DAILY_QUOTA
 from mass_mailer.state.auth import AuthState
 from mass_mailer.state.senders import SenderRow, SendersState
 
@@ -16,31 +17,41 @@ def _link_button(label: str, icon: str, href, **props) -> rx.Component:
 
 
 def add_sender_dialog() -> rx.Component:
+    """Connect a Gmail account: a plain form the browser submits itself, so what is typed is what is used."""
     return rx.dialog.root(
         rx.dialog.trigger(rx.button(rx.icon("plus", size=16), "Add Gmail account", data_testid="add-sender")),
         rx.dialog.content(
             rx.dialog.title("Add a Gmail account"),
             rx.dialog.description("Google asks you to allow sending as that account. The app stores its tokens "
                                   "encrypted and never shows them.", size="2", color_scheme="gray"),
-            rx.vstack(
-                rx.cond(AuthState.demo_mode, rx.vstack(
-                    rx.text("Gmail address", size="2", weight="medium"),
-                    rx.input(placeholder="sender@example.com", value=SendersState.new_address,
-                             on_change=SendersState.set_new_address, width="100%", data_testid="sender-address"),
-                    spacing="1", width="100%"), rx.fragment()),
-                rx.text("Daily quota (sends per rolling 24 h)", size="2", weight="medium"),
-                rx.input(type="number", min=1, value=SendersState.new_quota, on_change=SendersState.set_new_quota,
-                         width="100%", data_testid="sender-quota"),
-                rx.text("Gmail allows about 500 a day for personal accounts, 2,000 for Workspace.", size="1",
-                        color_scheme="gray"),
-                spacing="2",
-                margin_y="1em",
-            ),
-            rx.hstack(
-                rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                _link_button("Connect with Google", "log-in", SendersState.add_url, data_testid="connect-sender"),
-                justify="end",
-                spacing="2",
+            rx.el.form(
+                rx.vstack(
+                    rx.cond(AuthState.demo_mode, rx.vstack(
+                        rx.el.label("Gmail address", html_for="sender-address", class_name="rt-Text rt-r-size-2",
+                                    font_weight="500"),
+                        rx.input(id="sender-address", name="login_hint", type="email", required=True,
+                                 placeholder="sender@example.com", width="100%", data_testid="sender-address"),
+                        spacing="1", width="100%"), rx.fragment()),
+                    rx.el.label("Daily quota (sends per rolling 24 h)", html_for="sender-quota",
+                                class_name="rt-Text rt-r-size-2", font_weight="500"),
+                    rx.input(id="sender-quota", name="daily_quota", type="number", min=1, max=MAX_DAILY_QUOTA,
+                             step=1, required=True, default_value=SendersState.new_quota, width="100%",
+                             data_testid="sender-quota"),
+                    rx.text("Gmail allows about 500 a day for personal accounts, 2,000 for Workspace.", size="1",
+                            color_scheme="gray"),
+                    spacing="2",
+                    margin_y="1em",
+                ),
+                rx.hstack(
+                    rx.dialog.close(rx.button("Cancel", type="button", variant="soft", color_scheme="gray")),
+                    rx.button(rx.icon("log-in", size=15), "Connect with Google", type="submit",
+                              data_testid="connect-sender"),
+                    justify="end",
+                    spacing="2",
+                ),
+                action=routes.CONNECT_SENDER,
+                method="get",
+                on_submit=None,  # no Reflex handler: the browser submits the form itself (a full navigation)
             ),
             max_width="440px",
         ),
@@ -101,10 +112,7 @@ def _sender_card(sender: SenderRow) -> rx.Component:
                 spacing="4",
                 wrap="wrap",
             ),
-            rx.cond(sender.last_error != "",
-                    rx.callout(sender.last_error, icon="triangle-alert", color_scheme="orange", size="1",
-                               width="100%"),
-                    rx.fragment()),
+            callout(sender.last_error, color="orange"),
             spacing="4",
             width="100%",
         ),

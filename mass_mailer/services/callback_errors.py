@@ -9,6 +9,7 @@ from __future__ import annotations
 from mass_mailer.errors import DomainError, Forbidden, InvalidInput
 
 MESSAGES = {
+    "invalid_email": "Enter a valid email address.",
     "access_denied": "Google did not grant access. Please try again and allow access.",
     "no_code": "Google sent no authorization code back. Please start again.",
     "google_refused": "Google could not complete the sign-in. Please start again.",

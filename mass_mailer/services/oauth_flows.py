@@ -9,15 +9,32 @@ import re
 import secrets
 from dataclasses import asdict, dataclass
 
+from email_validator import EmailNotValidError, validate_email
+
 from mass_mailer.errors import InvalidInput
 from mass_mailer.gmail import oauth
 from mass_mailer.redis_client import get_redis
+from mass_mailer.services import callback_errors
 
 FLOW_TTL_SECONDS = 600
 SIGNIN = "signin"
 CONNECT_SENDER = "connect_sender"
 # A local path only: no scheme, no host, no protocol-relative "//" or "/\" that browsers treat as a host.
 _LOCAL_PATH = re.compile(r"/(?![/\\])[A-Za-z0-9/_\-.~%?=&]*")
+
+
+def checked_login_hint(value: str | None) -> str | None:
+    """The account address a browser form asked for; None when none was asked (the parameter is absent).
+
+    A present but empty or malformed address is refused: the form asked for that account, and signing in as
+    another one (Google's choice, or the emulator's default) would not be what the person typed.
+    """
+    if value is None:
+        return None
+    try:
+        return validate_email(value.strip(), check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise callback_errors.invalid("invalid_email") from None
 
 
 @dataclass

@@ -26,6 +26,14 @@ MAX_COLUMNS = 200
 _PLAIN_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 
 
+class NoEmailColumn(Unprocessable):
+    """The file has no column recognisable as the addresses; `columns` are those it has, to choose from."""
+
+    def __init__(self, message: str, columns: list[str], headers: list[str]) -> None:
+        super().__init__(message)
+        self.columns, self.headers = columns, headers
+
+
 @dataclass
 class ParsedRecipients:
     """A validated recipient list: valid rows to send to and rejected rows with their reasons."""
@@ -35,6 +43,7 @@ class ParsedRecipients:
     valid: list[dict[str, Any]]  # {"email": ..., other fields...}, duplicates and invalid ones removed
     rejected: list[dict[str, Any]] = field(default_factory=list)  # {"row", "email", "reason"}
     email_column: str = "email"
+    headers: list[str] = field(default_factory=list)  # the file's own headers, in the order of `columns`
 
 
 def normalise_header(name: Any) -> str:
@@ -57,11 +66,19 @@ def parse_recipients_csv(data: bytes, email_column: str | None = None) -> Parsed
     delimiter = _delimiter(text)
     _check_width(text, delimiter)
     frame = _read_frame(text, delimiter)
+    headers = [str(h).strip() for h in frame.columns]
     columns = _unique_headers(frame.columns)
     frame.columns = columns
-    column = _email_column(columns, email_column)
+    if frame.empty:
+        raise InvalidInput("The CSV file has a header row but no recipients below it")
+    try:
+        column = _email_column(columns, email_column)
+    except NoEmailColumn as exc:
+        raise NoEmailColumn(exc.message, columns, headers) from None
     rows = [_clean_row(record) for record in frame.to_dict("records")]
-    return validate_recipients(rows, columns=columns, email_column=column, first_row=2)
+    parsed = validate_recipients(rows, columns=columns, email_column=column, first_row=2)
+    parsed.headers = headers
+    return parsed
 
 
 def parse_recipients_json(items: list[dict[str, Any]]) -> ParsedRecipients:
@@ -154,7 +171,22 @@ def _read_frame(text: str, delimiter: str) -> pd.DataFrame:
         return pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
                            na_values=[""], skipinitialspace=True, skip_blank_lines=True, engine="c")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        raise InvalidInput(f"The CSV file could not be read: {str(exc).splitlines()[0][:200]}") from None
+        raise InvalidInput(f"The CSV file could not be read: {_reason(str(exc))}") from None
+
+
+_RAGGED_ROW = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def _reason(parser_message: str) -> str:
+    """pandas' parser error in the user's words (no "C error", no tokenizer terms)."""
+    if ragged := _RAGGED_ROW.search(parser_message):
+        expected, line, saw = ragged.groups()
+        return f"row {line} has {saw} cells but the header row has {expected}; check the separators and quotes"
+    if "EOF" in parser_message:
+        return "a quoted cell is never closed; check the quotes"
+    if "No columns" in parser_message:
+        return "it has no header row"
+    return "it is not a valid CSV file"
 
 
 def _delimiter(text: str) -> str:
@@ -184,7 +216,7 @@ def _email_column(columns: list[str], requested: str | None) -> str:
     if requested:
         name = normalise_header(requested)
         if name not in columns:
-            raise Unprocessable(f"The CSV file has no column named {requested!r}")
+            raise NoEmailColumn(f"The CSV file has no column named {requested!r}", columns, [])
         return name
     for candidate in EMAIL_COLUMN_NAMES:
         if candidate in columns:
@@ -192,7 +224,8 @@ def _email_column(columns: list[str], requested: str | None) -> str:
     found = [c for c in columns if "mail" in c]
     if len(found) == 1:
         return found[0]
-    raise Unprocessable("No email column found: name a column 'email' or choose it with email_column")
+    raise NoEmailColumn("No email column found: name a column 'email', or choose the column that holds the "
+                        "addresses (email_column in the API)", columns, [])
 
 
 def _clean_row(record: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from mass_mailer.errors import InvalidInput, Unprocessable
 from mass_mailer.services.template_limits import MAX_TEMPLATE_CHARS, LimitedSandbox, TemplateTooHeavy, render_bounded
 
 __all__ = ["CompiledTemplates", "TemplateTooHeavy", "check_subject", "compile_for_sending", "compile_templates",
-           "html_to_text", "render_preview"]
+           "html_to_text", "render_preview", "template_fields"]
 
 
 @lru_cache
@@ -99,6 +99,17 @@ def _compile(source: str, name: str, *, autoescape: bool) -> Any:
 
 
 _LABELS = {"subject": "subject", "html_content": "HTML"}
+
+
+def template_fields(subject: str, html: str) -> set[str]:
+    """The merge fields the templates read (names they use that they do not define themselves)."""
+    fields: set[str] = set()
+    for source, autoescape in ((subject, False), (html, True)):
+        try:
+            fields |= meta.find_undeclared_variables(_environment(autoescape).parse(source))
+        except TemplateError:
+            continue  # a syntax error is reported by the render
+    return fields - set(_environment(True).globals)
 
 
 def render_preview(subject: str, html: str, row: dict[str, Any]) -> tuple[str, str]:

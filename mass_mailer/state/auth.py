@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from http.cookies import CookieError, SimpleCookie
-from urllib.parse import urlencode
-
 import anyio
 import reflex as rx
 
 from mass_mailer.db import session_scope
 from mass_mailer.models import Role, User
-from mass_mailer.pages import routes
 from mass_mailer.services import auth as auth_service
+from mass_mailer.services import callback_errors
 from mass_mailer.settings import get_settings
 
 TOKEN_COOKIE = "mm_token"
@@ -38,7 +36,6 @@ class AuthState(rx.State):
     picture: str = ""
     role: str = ""
     demo_mode: bool = False
-    login_hint: str = ""
     _owner_id: int = 0  # the user this tab's state was loaded for (see state/guard.py)
 
     @rx.var
@@ -54,23 +51,13 @@ class AuthState(rx.State):
         return (self.name or self.email or "?")[:1].upper()
 
     next_path: str = "/"
-
-    @rx.var
-    def sign_in_url(self) -> str:
-        """Starts Google sign-in and comes back to the page the visitor asked for."""
-        params = {"next": self.next_path or "/"}
-        if self.login_hint.strip():
-            params["login_hint"] = self.login_hint.strip()
-        return f"{routes.SIGN_IN}?{urlencode(params)}"
-
-    @rx.event
-    def set_login_hint(self, value: str) -> None:
-        self.login_hint = value
+    sign_in_error: str = ""  # the fixed message for a `?error=` code the sign-in flow came back with
 
     async def _load_user(self) -> User | None:
         """Validate the cookie's token now and refresh the user's fields; None when signed out."""
         self.demo_mode = get_settings().demo_mode
-        self.next_path = self.router.url.path or "/"
+        self.next_path = self._query("next") or self.router.url.path or "/"  # the server keeps only local paths
+        self.sign_in_error = callback_errors.message_for(code) if (code := self._query("error")) else ""
         token = token_from_cookie_header(self.router.headers.cookie)
         user = await anyio.to_thread.run_sync(_user_for, token) if token else None  # off the event loop
         self.checked = True
@@ -81,6 +68,10 @@ class AuthState(rx.State):
         self.picture = (user.picture or "") if user else ""
         self.role = user.role if user else ""
         return user
+
+    def _query(self, name: str) -> str:
+        value = self.router.url.query_parameters.get(name, "")
+        return value if isinstance(value, str) else ""
 
     @rx.event
     async def check(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from functools import partial
 
@@ -16,8 +17,8 @@ from mass_mailer.pages import routes
 from mass_mailer.services import jobs as jobs_service
 from mass_mailer.services import senders as senders_service
 from mass_mailer.services import uploads
-from mass_mailer.services.recipients_csv import ParsedRecipients, parse_recipients_csv
-from mass_mailer.services.templating import render_preview
+from mass_mailer.services.recipients_csv import NoEmailColumn, ParsedRecipients, parse_recipients_csv
+from mass_mailer.services.templating import render_preview, template_fields
 from mass_mailer.settings import get_settings
 from mass_mailer.state.auth import signed_in_user
 from mass_mailer.state.formatting import duration
@@ -58,6 +59,12 @@ class RejectedRow:
 
 
 @dataclasses.dataclass
+class FieldRow:
+    header: str = ""  # as in the file
+    field: str = ""  # the merge field it becomes ("" for the address column)
+
+
+@dataclasses.dataclass
 class SenderOption:
     id: int = 0
     email: str = ""
@@ -69,9 +76,16 @@ class SenderOption:
 class ComposeState(rx.State):
     subject: str = DEFAULT_SUBJECT
     html: str = DEFAULT_HTML
+    # What the subject field and the editor start from when they appear. They own their text while the page is
+    # open and send every change here; the server never echoes a value back into them (a late echo would undo
+    # keystrokes typed since).
+    subject_seed: str = DEFAULT_SUBJECT
+    html_seed: str = DEFAULT_HTML
     file_name: str = ""
     columns: list[str] = []
     email_column: str = ""
+    needs_email_column: bool = False  # no column looked like the addresses: the user picks one
+    field_map: list[FieldRow] = []
     sample: list[list[str]] = []
     valid_count: int = 0
     rejected: list[RejectedRow] = []  # the first REJECTED_SHOWN
@@ -82,6 +96,7 @@ class ComposeState(rx.State):
     preview_subject: str = ""
     preview_html: str = ""
     template_error: str = ""
+    field_warnings: list[str] = []  # merge fields the template uses that no column provides
     senders: list[SenderOption] = []
     rate_per_minute: int = 60
     busy: bool = False
@@ -111,9 +126,25 @@ class ComposeState(rx.State):
         return text
 
     @rx.var
+    def start_blocker(self) -> str:
+        """Why the job cannot start yet ("" when it can)."""
+        if self.needs_email_column:
+            return "Choose the column that holds the email addresses"
+        if not self.valid_count:
+            return "Upload a CSV file with at least one valid address"
+        if self.template_error:
+            return "Fix the template error first"
+        if not self.subject.strip():
+            return "Write a subject"
+        if not self.senders:
+            return "Connect a Gmail account to send through"
+        if not any(s.selected for s in self.senders):
+            return "Choose at least one sender"
+        return ""
+
+    @rx.var
     def can_start(self) -> bool:
-        return (self.valid_count > 0 and self.template_error == "" and self.subject.strip() != ""
-                and any(s.selected for s in self.senders))
+        return self.start_blocker == ""
 
     @rx.event
     async def load(self):
@@ -128,6 +159,7 @@ class ComposeState(rx.State):
         self.senders = [SenderOption(id=v.id, email=v.email, status=v.status, remaining_today=v.remaining_today,
                                      selected=v.id in chosen and v.status != SenderStatus.REAUTH_REQUIRED)
                         for v in views]
+        self.subject_seed, self.html_seed = self.subject, self.html  # the fields appear with the current text
         await self._render_preview()
 
     @rx.event
@@ -155,10 +187,23 @@ class ComposeState(rx.State):
         row = self._preview_rows[self.preview_index] if self._preview_rows else {"email": "someone@example.com"}
         self.preview_email = row.get("email", "")
         try:
-            self.preview_subject, self.preview_html = await off_loop(render_preview, self.subject, self.html, row)
-            self.template_error = ""
-        except DomainError as exc:  # a half-typed template is normal while editing: show it, keep the last preview
+            self.preview_subject, self.preview_html, fields = await off_loop(_preview, self.subject, self.html, row)
+        except DomainError as exc:  # a half-typed template is normal while editing: say why in place of the preview
             self.template_error = exc.message
+            return
+        self.template_error = ""
+        self.field_warnings = self._unknown_fields(fields)
+
+    def _unknown_fields(self, used: set[str]) -> list[str]:
+        if not self.columns or self.needs_email_column:
+            return []  # no recipients yet: every field is unknown, and saying so helps nobody
+        known = ["email", *(c for c in self.columns if c != self.email_column)]
+        warnings = []
+        for name in sorted(used - set(known)):
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {{{{ {close[0]} }}}}?" if close else f"the fields are {', '.join(known)}"
+            warnings.append(f"{{{{ {name} }}}} is not a column of the file, so it will be empty: {hint}")
+        return warnings
 
     @rx.event
     async def handle_upload(self, files: list[rx.UploadFile]):
@@ -203,17 +248,27 @@ class ComposeState(rx.State):
         self._upload_id, self._preview_rows = "", []
         self.columns, self.sample, self.rejected, self.valid_count, self.email_column = [], [], [], 0, ""
         self.rejected_count, self.csv_error, self.preview_index = 0, error, 0
+        self.needs_email_column, self.field_map, self.field_warnings = False, [], []
         await self._render_preview()
 
     async def _parse(self, user_id: int, data: bytes, email_column: str | None) -> None:
         try:
             parsed: ParsedRecipients = await off_loop(parse_recipients_csv, data, email_column)
+        except NoEmailColumn as exc:  # keep the file: the user says which column holds the addresses
+            self.csv_error, self.needs_email_column, self.columns, self.email_column = "", True, exc.columns, ""
+            self.sample, self.valid_count, self.rejected, self.rejected_count = [], 0, [], 0
+            self.field_map = [FieldRow(header=h, field=c) for h, c in zip(exc.headers or exc.columns, exc.columns)]
+            self._preview_rows = []
+            await self._render_preview()
+            return
         except DomainError as exc:  # show why, and the drop zone again for a corrected file
             self.file_name = ""
             await self._clear_recipients(user_id, exc.message)
             return
-        self.csv_error = ""
+        self.csv_error, self.needs_email_column = "", False
         self.columns, self.email_column = parsed.columns, parsed.email_column
+        self.field_map = [FieldRow(header=h, field="" if c == parsed.email_column else c)
+                          for h, c in zip(parsed.headers or parsed.columns, parsed.columns)]
         self.sample = [[str(row.get(c, "")) for c in parsed.columns] for row in parsed.rows[:SAMPLE_ROWS]]
         self.valid_count = len(parsed.valid)
         self.rejected_count = len(parsed.rejected)
@@ -272,3 +327,8 @@ def _create_from_csv(**fields) -> jobs_service.JobCreated:
 def _create_from_list(**fields) -> jobs_service.JobCreated:
     with session_scope() as session:
         return jobs_service.create_job_from_list(session=session, **fields)
+
+
+def _preview(subject: str, html: str, row: dict) -> tuple[str, str, set[str]]:
+    rendered_subject, rendered_html = render_preview(subject, html, row)
+    return rendered_subject, rendered_html, template_fields(subject, html)

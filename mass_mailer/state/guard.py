@@ -46,7 +46,7 @@ def handler_name(state: type[BaseState], handler: str) -> str:
 @lru_cache
 def public_events() -> frozenset[str]:
     """Handlers a signed-out visitor may call: the sign-in screen's, which read and change nothing else."""
-    return frozenset({handler_name(AuthState, "check"), handler_name(AuthState, "set_login_hint")})
+    return frozenset({handler_name(AuthState, "check")})
 
 
 @lru_cache

@@ -50,20 +50,11 @@ class SendersState(rx.State):
     failed_24h: int = 0
     remaining_today: int = 0
     new_quota: str = ""
-    new_address: str = ""
     editing_id: int = 0
     editing_email: str = ""
     editing_quota: str = ""
     removing_id: int = 0
     removing_email: str = ""
-
-    @rx.var
-    def add_url(self) -> str:
-        try:
-            quota = senders_service.parse_daily_quota(self.new_quota)
-        except InvalidInput:
-            quota = None  # the connection then takes the default quota
-        return connect_url(quota, self.new_address)
 
     @rx.event
     async def load(self):
@@ -71,7 +62,7 @@ class SendersState(rx.State):
         user = await signed_in_user(self)
         if user is None:
             return None
-        self.new_quota, self.new_address = str(get_settings().default_daily_quota), ""
+        self.new_quota = str(get_settings().default_daily_quota)
         self._refresh(user.id)
         # Anyone can write a link to /senders?error=...: the page shows only fixed messages for error codes, and
         # "Connected ..." only for an address that is one of this user's senders.
@@ -99,14 +90,6 @@ class SendersState(rx.State):
                       reconnect_url=connect_url(v.daily_quota, v.email))
             for v in views.values()
         ]
-
-    @rx.event
-    def set_new_quota(self, value: str) -> None:
-        self.new_quota = value
-
-    @rx.event
-    def set_new_address(self, value: str) -> None:
-        self.new_address = value
 
     @rx.event
     def set_editing_quota(self, value: str) -> None:

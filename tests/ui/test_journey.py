@@ -29,7 +29,6 @@ def _sign_in(page: Page, app_url: str, email: str) -> None:
     page.goto(app_url + "/")
     expect(page.get_by_test_id("demo-banner")).to_be_visible()
     page.get_by_test_id("login-hint").fill(email)
-    expect(page.get_by_test_id("sign-in")).to_have_attribute("href", re.compile(re.escape(quote(email))))
     page.get_by_test_id("sign-in").click()
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible(timeout=20_000)
 
@@ -37,7 +36,6 @@ def _sign_in(page: Page, app_url: str, email: str) -> None:
 def _connect_sender(page: Page, address: str) -> None:
     page.get_by_test_id("add-sender").click()
     page.get_by_test_id("sender-address").fill(address)
-    expect(page.get_by_test_id("connect-sender")).to_have_attribute("href", re.compile(re.escape(quote(address))))
     page.get_by_test_id("connect-sender").click()
     page.wait_for_url(re.compile(r"/senders/?\?connected=" + re.escape(quote(address))))
     expect(page.get_by_test_id("sender-card").filter(has_text=address)).to_be_visible()
@@ -73,7 +71,10 @@ def test_sign_in_send_watch_export_and_administer(app_url, browser, shoot, emula
     page.get_by_test_id("nav-new-email").click()
     upload = page.locator("input[type=file]")
     upload.set_input_files({"name": "bad.csv", "mimeType": "text/csv", "buffer": b"name,city\nAnn,Paris\n"})
-    expect(page.get_by_test_id("csv-error")).to_contain_text("No email column")
+    expect(page.get_by_test_id("choose-email-column")).to_be_visible()  # no dead end: a column to choose
+    expect(page.get_by_test_id("start-blocker")).to_contain_text("Choose the column")
+    expect(page.get_by_test_id("field-map-row")).to_have_count(2)
+    page.get_by_role("button", name="Remove file").click()
     upload.set_input_files({"name": "readers.csv", "mimeType": "text/csv", "buffer": _csv_bytes()})
     expect(page.get_by_test_id("valid-count")).to_contain_text(str(RECIPIENTS))
     expect(page.get_by_test_id("rejected-row")).to_have_count(1)
@@ -86,7 +87,7 @@ def test_sign_in_send_watch_export_and_administer(app_url, browser, shoot, emula
     _replace_html(page, "<h1>Hello {{ first_name }} of {{ company }}</h1><p>Fresh news.</p>")
     expect(page.get_by_test_id("template-error")).to_have_count(0)
     preview = page.frame_locator("[data-testid=preview-frame]")
-    expect(preview.locator("h1")).to_have_text("Hello Reader1 of Acme 1")
+    expect(preview.locator("h1")).to_have_text("Hello Reader1 of Acme 1", timeout=15_000)
     expect(page.get_by_test_id("preview-subject")).to_contain_text("News for Reader1")
     shoot(page, "04-new-email", full_page=True)
     page.get_by_test_id("send-test").click()
