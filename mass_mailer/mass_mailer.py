@@ -24,6 +24,9 @@ app = rx.App(
     api_transformer=api.create_app(),
     backend_exception_handler=_backend_error,
     stylesheets=["/styles.css"],
+    head_components=[rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml")],
+    # Top centre: messages never sit over the page's action bar or the sidebar's controls.
+    toaster=rx.toast.provider(position="top-center", close_button=True),
     style={"font_family": "var(--default-font-family)"},
 )
 # First, before Reflex's hydrate step: the state a tab is hydrated with belongs to the user now signed in.

@@ -156,3 +156,13 @@ def test_the_preview_never_pretends_and_unknown_fields_are_named(app_url, browse
     expect(page.get_by_test_id("template-error")).not_to_contain_text("html_content")
     expect(page.get_by_test_id("start-blocker")).to_contain_text("Fix the template")
     page.context.close()
+
+
+def test_pages_have_an_icon(app_url, browser):
+    page = _new_page(browser)
+    page.goto(app_url + "/")
+    expect(page.get_by_test_id("sign-in")).to_be_visible(timeout=30_000)
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    answer = httpx.get(app_url + icon, timeout=10)
+    assert answer.status_code == 200 and "svg" in answer.headers["content-type"]
+    page.context.close()
