@@ -120,10 +120,13 @@ def _upgrade_schema() -> None:
 
 def web() -> int:
     """Serve the UI and the REST API on one port (HOST, PORT)."""
+    received = _note_stop_signals()
     settings = get_settings()
     settings.require_serving()
     _require_reachable()
     _upgrade_schema()
+    if received:
+        return 0
     args = ["reflex", "run", "--env", "prod", "--frontend-port", str(settings.port),
             "--backend-port", str(settings.port), "--backend-host", settings.host, "--loglevel", "warning"]
     env = reflex_env()
@@ -143,15 +146,26 @@ def web() -> int:
     reflex_bin = Path(sys.executable).parent / "reflex"
     args[0] = str(reflex_bin) if reflex_bin.exists() else "reflex"
     proc = subprocess.Popen(args, env=env, cwd=ROOT)
-    return _forward_signals_and_wait(proc)
+    return _forward_signals_and_wait(proc, received)
 
 
-def _forward_signals_and_wait(proc) -> int:
+def _note_stop_signals() -> list[int]:
+    """From the very start of a command: SIGINT/SIGTERM are noted (not fatal) until the command hands them on,
+    so a stop that arrives while it is still starting up ends it cleanly."""
+    received: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: received.append(signum))  # noqa: ARG005 - handler signature
+    return received
+
+
+def _forward_signals_and_wait(proc, received: list[int] | None = None) -> int:
     def forward(signum, frame):  # noqa: ARG001 - signal handler signature
         proc.send_signal(signum)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, forward)
+    for signum in received or ():  # a stop that came while the child was being started
+        proc.send_signal(signum)
     return proc.wait()
 
 
@@ -211,29 +225,34 @@ def rotate_keys() -> int:
 
 def worker() -> int:
     """Run the Dramatiq worker that sends email (WORKER_PROCESSES, WORKER_THREADS)."""
+    received = _note_stop_signals()
     settings = get_settings()
     settings.require_serving()
     _require_reachable()
     _upgrade_schema()
+    if received:
+        return 0
     args = [sys.executable, "-m", "mass_mailer.tasks.worker_cli", "mass_mailer.tasks.broker",
             "mass_mailer.tasks.actors", "-p", str(settings.worker_processes), "-t", str(settings.worker_threads),
             "--worker-shutdown-timeout", "60000", "--skip-logging"]
     # Batches are long-running: a process must not hold (prefetch) more of them than it has threads.
     env = os.environ | {"dramatiq_queue_prefetch": str(settings.worker_threads)}
-    return _forward_signals_and_wait(subprocess.Popen(args, cwd=ROOT, env=env))
+    return _forward_signals_and_wait(subprocess.Popen(args, cwd=ROOT, env=env), received)
 
 
 def scheduler() -> int:
     """Run the periodic duties: stranded work, quota windows, starting and finishing jobs."""
+    stop = threading.Event()  # from the start: a stop while starting up (schema, imports) ends it cleanly
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     get_settings().require_serving()
     _require_reachable()
     _upgrade_schema()
     from mass_mailer.services import scheduler as duties
     from mass_mailer.tasks.actors import enqueue_batch
 
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    if stop.is_set():
+        return 0
     log.info("scheduler running")
     duties.run(enqueue=enqueue_batch, stop=stop)
     return 0
