@@ -250,9 +250,18 @@ def demo_secrets(var_dir: Path) -> dict[str, str]:
                        ("TOKEN_ENCRYPTION_KEYS", lambda: Fernet.generate_key().decode())):
         path = var_dir / name.lower()
         if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            # Written aside, then linked into place: commands started together never read a half-written file,
+            # and the first one to link wins.
+            aside = var_dir / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}"
+            fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(make())
+            try:
+                os.link(aside, path)
+            except FileExistsError:
+                pass
+            finally:
+                aside.unlink()
         values[name] = path.read_text().strip()
     return values
 

@@ -13,6 +13,7 @@ from mass_mailer.api import security
 from mass_mailer.api.deps import CurrentUser, SessionDep, request_token
 from mass_mailer.api.fields import Text
 from mass_mailer.errors import DomainError
+from mass_mailer import routes
 from mass_mailer.services import auth, oauth_flows, ratelimit, users
 from mass_mailer.settings import get_settings
 
@@ -70,7 +71,8 @@ def browser_sign_in(request: Request, login_hint: LoginHint = None, next_path: N
     try:
         login_hint = oauth_flows.checked_login_hint(login_hint)
     except DomainError as exc:  # back to the sign-in form, which shows the fixed message for the code
-        return RedirectResponse(f"/?{urlencode({'error': exc.extra['code'], 'next': next_path or '/'})}", 302)
+        query = urlencode({"error": exc.extra["code"], "next": next_path or routes.DASHBOARD})
+        return RedirectResponse(f"{routes.DASHBOARD}?{query}", status_code=302)
     flow = oauth_flows.start(oauth_flows.SIGNIN, browser=True, login_hint=login_hint, next_path=next_path)
     response = RedirectResponse(flow.url, status_code=302)
     security.set_flow_cookie(response, flow.nonce)
@@ -86,11 +88,21 @@ def callback(request: Request, session: SessionDep, state: Annotated[str | None,
     token, _ = request_token(request)
     result = auth.complete_callback(session=session, state=state, code=code, error=error,
                                     flow_nonce=security.flow_cookie(request), session_token=token)
-    response = RedirectResponse(result.redirect_to, status_code=302)
+    response = RedirectResponse(_browser_page(result), status_code=302)
     security.clear_flow_cookie(response)
     if result.session_token:
         security.set_session_cookie(response, result.session_token)
     return response
+
+
+def _browser_page(result: auth.CallbackResult) -> str:
+    """Where a browser goes after a callback: the senders page for a connection, else the sign-in's page."""
+    if result.kind == oauth_flows.CONNECT_SENDER:
+        query = {"error": result.error_code} if result.error_code else {"connected": result.connected or ""}
+        return f"{routes.SENDERS}?{urlencode(query)}"
+    if result.error_code:
+        return f"{routes.DASHBOARD}?{urlencode({'error': result.error_code})}"
+    return result.next_path
 
 
 @router.get("/me")

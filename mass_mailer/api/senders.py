@@ -11,6 +11,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 from mass_mailer.api import security
 from mass_mailer.api.deps import CurrentUser, SessionDep, get_current_user
 from mass_mailer.errors import DomainError, InvalidInput
+from mass_mailer import routes
 from mass_mailer.services import oauth_flows, senders
 from mass_mailer.services.senders import SenderStats, SenderView
 
@@ -70,7 +71,7 @@ def browser_connect(request: Request, session: SessionDep,
     try:
         login_hint = oauth_flows.checked_login_hint(login_hint)
     except DomainError as exc:  # back to the senders page, which shows the fixed message for the code
-        return RedirectResponse(f"/senders?error={exc.extra['code']}", status_code=302)
+        return RedirectResponse(f"{routes.SENDERS}?error={exc.extra['code']}", status_code=302)
     flow = senders.start_connection(user_id=user.id, daily_quota=daily_quota, login_hint=login_hint, browser=True)
     response = RedirectResponse(flow.url, status_code=302)
     security.set_flow_cookie(response, flow.nonce)

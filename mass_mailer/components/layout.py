@@ -5,7 +5,7 @@ from collections.abc import Callable
 import reflex as rx
 
 from mass_mailer.components.cards import callout, empty_state
-from mass_mailer.pages import routes
+from mass_mailer import routes
 from mass_mailer.components.nav import brand, sidebar, top_bar
 from mass_mailer.state.auth import AuthState
 

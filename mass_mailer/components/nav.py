@@ -3,7 +3,7 @@
 import reflex as rx
 
 from mass_mailer.components.cards import document_link
-from mass_mailer.pages import routes
+from mass_mailer import routes
 from mass_mailer.state.auth import AuthState
 
 _ITEMS = [

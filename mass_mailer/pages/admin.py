@@ -4,7 +4,7 @@ import reflex as rx
 
 from mass_mailer.components.cards import page_header, stat_card
 from mass_mailer.components.layout import dashboard_page
-from mass_mailer.pages import routes
+from mass_mailer import routes
 from mass_mailer.state.admin import AdminState, UserRow
 from mass_mailer.state.auth import AuthState
 

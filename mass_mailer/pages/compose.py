@@ -6,7 +6,7 @@ from mass_mailer.components.badges import status_badge
 from mass_mailer.components.cards import callout, empty_state, page_header, sandboxed_html, section
 from mass_mailer.components.editor import html_editor
 from mass_mailer.components.layout import dashboard_page
-from mass_mailer.pages import routes
+from mass_mailer import routes
 from mass_mailer.state.compose import ComposeState, FieldRow, RejectedRow, SenderOption
 
 UPLOAD_ID = "recipients_csv"

@@ -5,7 +5,7 @@ import reflex as rx
 from mass_mailer.components.badges import status_badge
 from mass_mailer.components.cards import document_link, empty_state, page_header, progress_bar, section, stat_card
 from mass_mailer.components.layout import dashboard_page
-from mass_mailer.pages import routes
+from mass_mailer import routes
 from mass_mailer.state.job import JobState, RecipientLine, SenderLine
 
 

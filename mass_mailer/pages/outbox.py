@@ -4,7 +4,7 @@ import reflex as rx
 
 from mass_mailer.components.cards import empty_state, page_header, sandboxed_html
 from mass_mailer.components.layout import dashboard_page
-from mass_mailer.pages import routes
+from mass_mailer import routes
 from mass_mailer.state.outbox import OutboxRow, OutboxState
 
 

@@ -5,7 +5,7 @@ import reflex as rx
 from mass_mailer.components.badges import status_badge
 from mass_mailer.components.cards import page_header, section, stat_card
 from mass_mailer.components.layout import dashboard_page
-from mass_mailer.pages import routes
+from mass_mailer import routes
 from mass_mailer.state.auth import AuthState
 from mass_mailer.state.profile import ProfileState
 

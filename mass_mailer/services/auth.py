@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from urllib.parse import urlencode
 
 from sqlalchemy import text
 from sqlmodel import Session, func, or_, select
@@ -23,10 +22,13 @@ _USER_CREATION_LOCK = 0x6D6D5553
 
 @dataclass
 class CallbackResult:
-    """Where the browser goes next, and the session token to set when this was a sign-in."""
+    """How a browser flow ended: which flow, its error code or what it achieved. The API picks the page."""
 
-    redirect_to: str
-    session_token: str | None = None
+    kind: str  # oauth_flows.SIGNIN or oauth_flows.CONNECT_SENDER
+    next_path: str = "/"  # a sign-in's local path to return to
+    session_token: str | None = None  # a sign-in's new session
+    connected: str | None = None  # the address of a connected sender
+    error_code: str | None = None  # a code of services/callback_errors.py; never free text
 
 
 def user_from_token(token: str | None, *, session: Session) -> User | None:
@@ -62,9 +64,8 @@ def complete_callback(*, session: Session, state: str | None, code: str | None, 
     except DomainError as exc:
         if not pending.browser:
             raise
-        page = "/senders" if pending.kind == oauth_flows.CONNECT_SENDER else "/"
         # A code, never the message: the page shows the fixed text for it (services/callback_errors.py).
-        return CallbackResult(redirect_to=f"{page}?{urlencode({'error': callback_errors.code_of(exc)})}")
+        return CallbackResult(kind=pending.kind, error_code=callback_errors.code_of(exc))
 
 
 def _identity(pending: oauth_flows.PendingFlow, state: str, code: str, scopes: list[str]) -> tuple[oauth.Grant, dict]:
@@ -88,7 +89,7 @@ def _sign_in(*, session: Session, pending: oauth_flows.PendingFlow, state: str, 
     if not user.is_active:
         raise callback_errors.forbidden("deactivated", "This account has been deactivated; ask an administrator")
     log.info("user %s signed in", user.id)
-    return CallbackResult(redirect_to=pending.next_path, session_token=tokens.issue(user.id))
+    return CallbackResult(kind=pending.kind, next_path=pending.next_path, session_token=tokens.issue(user.id))
 
 
 def _connect_sender(*, session: Session, pending: oauth_flows.PendingFlow, state: str, code: str,
@@ -100,7 +101,7 @@ def _connect_sender(*, session: Session, pending: oauth_flows.PendingFlow, state
     grant, info = _identity(pending, state, code, oauth.SENDER_SCOPES)
     sender = senders.store_connected_sender(session=session, user_id=user.id, email=info["email"], grant=grant,
                                             daily_quota=pending.daily_quota)
-    return CallbackResult(redirect_to=f"/senders?{urlencode({'connected': sender.email})}")
+    return CallbackResult(kind=pending.kind, connected=sender.email)
 
 
 def upsert_user(*, session: Session, info: dict) -> User:

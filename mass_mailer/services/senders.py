@@ -100,7 +100,7 @@ def start_connection(*, user_id: int, daily_quota: int | None = None, login_hint
         daily_quota = parse_daily_quota(daily_quota)
     ratelimit.check("sender_connect", str(user_id), settings.sender_connect_rate_limit)
     return oauth_flows.start(oauth_flows.CONNECT_SENDER, browser=browser, login_hint=login_hint, user_id=user_id,
-                             daily_quota=daily_quota, next_path="/senders")
+                             daily_quota=daily_quota)
 
 
 def store_connected_sender(*, session: Session, user_id: int, email: str, grant: oauth.Grant,

@@ -13,7 +13,7 @@ import reflex as rx
 from mass_mailer.db import session_scope
 from mass_mailer.errors import DomainError, InvalidInput
 from mass_mailer.models import SenderStatus
-from mass_mailer.pages import routes
+from mass_mailer import routes
 from mass_mailer.services import jobs as jobs_service
 from mass_mailer.services import senders as senders_service
 from mass_mailer.services import uploads

@@ -10,7 +10,7 @@ import reflex as rx
 from mass_mailer.db import session_scope
 from mass_mailer.errors import InvalidInput
 from mass_mailer.models import SenderStatus
-from mass_mailer.pages import routes
+from mass_mailer import routes
 from mass_mailer.services import callback_errors
 from mass_mailer.services import senders as senders_service
 from mass_mailer.settings import get_settings

@@ -86,3 +86,20 @@ def test_demo_mode_refuses_a_public_url_that_is_not_loopback(tmp_path):
     for public in ("http://localhost:8000", "http://127.0.0.1:9000/", "http://[::1]:8000"):
         assert Settings(demo_mode=True, public_url=public, var_dir=tmp_path).app_url == public.rstrip("/")
     assert Settings(public_url="https://mail.example.com").app_url == "https://mail.example.com"
+
+
+def test_commands_started_together_in_demo_mode_share_one_set_of_secrets(tmp_path):
+    import subprocess
+    import sys
+
+    from mass_mailer.supervisor import ROOT
+
+    code = ("import sys; from pathlib import Path; from mass_mailer.settings import demo_secrets; "
+            "v = demo_secrets(Path(sys.argv[1])); print(v['SECRET_KEY'], v['TOKEN_ENCRYPTION_KEYS'])")
+    for round_ in range(3):
+        var = tmp_path / f"var{round_}"
+        procs = [subprocess.Popen([sys.executable, "-c", code, str(var)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+                 for _ in range(8)]
+        outputs = {proc.communicate(timeout=60)[0].strip() for proc in procs}
+        assert len(outputs) == 1 and all(len(part) > 30 for part in outputs.pop().split()), outputs
+        assert sorted(p.name for p in var.iterdir()) == ["secret_key", "token_encryption_keys"]

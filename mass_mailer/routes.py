@@ -1,4 +1,4 @@
-"""Every UI route in one place."""
+"""Every UI route in one place: below the pages, components, states and the API that all use them."""
 
 DASHBOARD = "/"
 COMPOSE = "/new"
