@@ -91,9 +91,11 @@ def test_worker_and_scheduler_started_together_on_an_empty_database_create_the_s
 
     from sqlalchemy import create_engine, text
 
+    # A Redis database of its own: queue messages other tests left for their jobs must not reach this empty one.
+    own_redis = base_env["REDIS_URL"].rsplit("/", 1)[0] + "/9"
     env = _env(**{k: base_env[k] for k in ("SECRET_KEY", "TOKEN_ENCRYPTION_KEYS", "GOOGLE_CLIENT_ID",
-                                           "GOOGLE_CLIENT_SECRET", "REDIS_URL")},
-               DATABASE_URL=fresh_database, WORKER_PROCESSES="1", WORKER_THREADS="1")
+                                           "GOOGLE_CLIENT_SECRET")},
+               REDIS_URL=own_redis, DATABASE_URL=fresh_database, WORKER_PROCESSES="1", WORKER_THREADS="1")
     procs = [_start(name, env, tmp_path) for name in ("scheduler", "worker")]
     engine = create_engine(fresh_database.replace("postgresql://", "postgresql+psycopg2://", 1))
     try:
