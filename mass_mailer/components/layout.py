@@ -125,7 +125,8 @@ def dashboard_page(route: str, title: str, on_load, admin_only: bool = False) ->
             )
 
         page.__name__ = render.__name__
-        rx.page(route=route, title=f"{title} · mass_mailer", on_load=on_load)(page)
+        # Messages belong to the page that raised them: a new page starts without the last one's toasts.
+        rx.page(route=route, title=f"{title} · mass_mailer", on_load=[rx.toast.dismiss(), on_load])(page)
         return page
 
     return decorator

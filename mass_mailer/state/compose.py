@@ -315,8 +315,7 @@ class ComposeState(rx.State):
             self.busy = False
         self.file_name = ""
         await self._clear_recipients(user.id, "")
-        return [rx.redirect(routes.job(created.id)),
-                rx.toast.success(f"Sending to {created.total_recipients} recipients")]
+        return rx.redirect(routes.job(created.id))  # the job page shows what goes out
 
 
 def _create_from_csv(**fields) -> jobs_service.JobCreated:

@@ -85,6 +85,10 @@ def test_a_quickly_typed_sender_address_is_the_one_connected(app_url, browser):
     expect(page.get_by_test_id("sender-card").filter(has_text="quick.sender@example.com")).to_be_visible(
         timeout=20_000)
     expect(page.get_by_test_id("sender-card")).to_have_count(1)
+    expect(page.get_by_text("Connected quick.sender@example.com")).to_be_visible()
+    page.get_by_test_id("nav-new-email").click()  # the toast stays with the page that raised it
+    expect(page.get_by_role("heading", name="New email")).to_be_visible()
+    expect(page.get_by_text("Connected quick.sender@example.com")).to_have_count(0)
     page.context.close()
 
 
