@@ -7,9 +7,7 @@ import base64
 import os
 import re
 import secrets
-import signal
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +17,8 @@ import httpx
 import pytest
 
 from mass_mailer.embedded import free_port
-from mass_mailer.supervisor import ROOT, python_cmd, reflex_env
+
+from .web_process import running_web
 
 
 @pytest.fixture(scope="module")
@@ -29,31 +28,10 @@ def demo_web(base_env, tmp_path_factory) -> Iterator[tuple[str, Path]]:
     url = f"http://127.0.0.1:{port}"
     folder = tmp_path_factory.mktemp("demo-web")
     log = folder / "web.log"
-    env = reflex_env({**os.environ, **base_env, "PORT": str(port), "PUBLIC_URL": url, "DEMO_MODE": "1",
-                      "LOG_FORMAT": "json", "ALLOWED_DOMAINS": "allowed.example",
-                      "VAR_DIR": str(folder / "var")})
-    proc = subprocess.Popen(python_cmd("web"), env=env, cwd=ROOT, start_new_session=True,
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            try:
-                if httpx.get(url + "/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise AssertionError(log.read_text()[-3000:])
+    env = {**os.environ, **base_env, "PORT": str(port), "PUBLIC_URL": url, "DEMO_MODE": "1", "LOG_FORMAT": "json",
+           "ALLOWED_DOMAINS": "allowed.example", "VAR_DIR": str(folder / "var")}
+    with running_web(env, url, log):
         yield url, log
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def websocket_status(url: str, path: str, host: str) -> int:

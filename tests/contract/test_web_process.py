@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,7 +11,8 @@ import httpx
 import pytest
 
 from mass_mailer.embedded import free_port
-from mass_mailer.supervisor import ROOT, python_cmd, reflex_env
+
+from .web_process import running_web
 
 EVIL = "http://127.0.0.1:1"  # another page on this very host: the same site for SameSite cookies
 
@@ -24,29 +22,8 @@ def web_url(base_env, tmp_path_factory) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("web") / "web.log"
-    env = reflex_env({**os.environ, **base_env, "PORT": str(port), "PUBLIC_URL": url})
-    proc = subprocess.Popen(python_cmd("web"), env=env, cwd=ROOT, start_new_session=True,
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            try:
-                if httpx.get(url + "/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise AssertionError(log.read_text()[-3000:])
+    with running_web({**os.environ, **base_env, "PORT": str(port), "PUBLIC_URL": url}, url, log):
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:  # a slow shutdown is not what this module checks
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def _signed_in(url: str, email: str) -> httpx.Client:

@@ -27,7 +27,7 @@ class ReflexSocket:
         self.ws = connect(url, additional_headers=headers, open_timeout=15, max_size=None)
         assert self.ws.recv(timeout=10).startswith("0")  # Engine.IO open
         self.ws.send(f"40{NAMESPACE},")
-        while not (message := self._recv(10)).startswith(f"40{NAMESPACE}"):
+        while not self._recv(10).startswith(f"40{NAMESPACE}"):
             pass
 
     def _recv(self, timeout: float) -> str:
