@@ -127,6 +127,7 @@ class EmailJob(SQLModel, table=True):
     failed_count: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
     sender_ids: list[int] | None = Field(default=None, sa_column=sa.Column(JSONB))  # chosen senders; None = all
     error_message: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    is_test: bool | None = Field(default=None, sa_column=sa.Column(sa.Boolean))  # "Send test to myself"; NULL = no
     started_at: datetime | None = _ts()
     finished_at: datetime | None = _ts()
     created_at: datetime = _created()

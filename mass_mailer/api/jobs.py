@@ -121,9 +121,10 @@ def _ids(text: str) -> list[int] | None:
 
 @router.get("")
 def list_jobs(user: CurrentUser, session: SessionDep, limit: int = Query(20, ge=1, le=200),
-              offset: Offset = 0) -> jobs.JobPage:
-    """The user's jobs, newest first."""
-    return jobs.list_jobs(session=session, user_id=user.id, limit=limit, offset=offset)
+              offset: Offset = 0, kind: Literal["all", "campaign", "test"] = "all") -> jobs.JobPage:
+    """The user's jobs, newest first; `kind=campaign` or `kind=test` lists only campaigns or only test sends."""
+    return jobs.list_jobs(session=session, user_id=user.id, limit=limit, offset=offset,
+                          kind=None if kind == "all" else kind)
 
 
 @router.get("/{job_id}")

@@ -8,9 +8,9 @@ import itertools
 import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field, field_validator
 from sqlalchemy import func, text
 from sqlmodel import Session, select
 
@@ -18,7 +18,7 @@ from mass_mailer.errors import Conflict, InvalidInput, NotFound
 from mass_mailer.models import EmailJob, JobStatus, Sender, SenderStatus, User
 from mass_mailer.redis_client import get_redis
 from mass_mailer.services import ratelimit
-from mass_mailer.services.planner import job_senders, usable_senders
+from mass_mailer.services.planner import usable_senders
 from mass_mailer.services.recipients_csv import ParsedRecipients, parse_recipients_csv, parse_recipients_json
 from mass_mailer.services.templating import CompiledTemplates, check_subject, compile_templates
 from mass_mailer.settings import get_settings
@@ -26,6 +26,11 @@ from mass_mailer.settings import get_settings
 WAKE_KEY = "mm:scheduler:wake"
 ACTIVE = (JobStatus.QUEUED, JobStatus.IN_PROGRESS)
 SAMPLED_RENDERS = 20
+RATE_WINDOW = 60  # seconds: the current rate of a job that has been sending for longer is the one of this stretch
+MIN_RATE_SPAN = 1.0  # seconds of sending before a rate is measured at all
+
+
+JobKind = Literal["campaign", "test"]
 
 
 class JobCreated(BaseModel):
@@ -49,6 +54,20 @@ class JobView(BaseModel):
     updated_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    is_test: bool = False  # a "Send test to myself" job
+
+    @field_validator("is_test", mode="before")
+    @classmethod
+    def _unmarked_is_campaign(cls, value: bool | None) -> bool:
+        return bool(value)
+
+    @computed_field
+    @property
+    def cancelled_count(self) -> int:
+        """Recipients a cancellation left unsent (a send under way at that moment settles within seconds)."""
+        if self.status != JobStatus.CANCELLED:
+            return 0
+        return max(0, self.total_recipients - self.sent_count - self.failed_count)
 
 
 class JobPage(BaseModel):
@@ -65,15 +84,17 @@ def create_job_from_csv(*, session: Session, user: User, subject: str, html_cont
 
 
 def create_job_from_list(*, session: Session, user: User, subject: str, html_content: str,
-                         recipients: list[dict[str, Any]], sender_ids: list[int] | None = None) -> JobCreated:
-    """Create and start a job for recipients given as objects with an "email" field."""
+                         recipients: list[dict[str, Any]], sender_ids: list[int] | None = None,
+                         is_test: bool = False) -> JobCreated:
+    """Create and start a job for recipients given as objects with an "email" field; `is_test` marks a test
+    send, listed apart from campaigns."""
     _check_content(subject, html_content)
     return create_job(session=session, user=user, subject=subject, html_content=html_content,
-                      recipients=parse_recipients_json(recipients), sender_ids=sender_ids)
+                      recipients=parse_recipients_json(recipients), sender_ids=sender_ids, is_test=is_test)
 
 
 def create_job(*, session: Session, user: User, subject: str, html_content: str, recipients: ParsedRecipients,
-               sender_ids: list[int] | None = None) -> JobCreated:
+               sender_ids: list[int] | None = None, is_test: bool = False) -> JobCreated:
     """Store the job and its valid recipients, then wake the scheduler to start it."""
     templates = _check_content(subject, html_content)
     if not recipients.valid:
@@ -84,7 +105,7 @@ def create_job(*, session: Session, user: User, subject: str, html_content: str,
     for row in sample_rows(recipients.valid):
         templates.render(row)
     job = EmailJob(user_id=user.id, subject=subject, html_content=html_content, sender_ids=chosen,
-                   total_recipients=len(recipients.valid))
+                   total_recipients=len(recipients.valid), is_test=is_test)
     session.add(job)
     session.flush()
     _copy_recipients(session, job.id, recipients.valid)
@@ -165,13 +186,38 @@ def get_job(*, session: Session, user_id: int, job_id: int) -> JobView:
     return JobView.model_validate(owned_job(session=session, user_id=user_id, job_id=job_id), from_attributes=True)
 
 
-def list_jobs(*, session: Session, user_id: int, limit: int = 20, offset: int = 0) -> JobPage:
-    """The user's jobs, newest first."""
+def list_jobs(*, session: Session, user_id: int, limit: int = 20, offset: int = 0,
+              kind: JobKind | None = None) -> JobPage:
+    """The user's jobs, newest first: all of them, only campaigns, or only test sends."""
     limit, offset = max(1, min(limit, 200)), max(0, offset)
-    total = session.exec(select(func.count()).select_from(EmailJob).where(EmailJob.user_id == user_id)).one()
-    jobs = session.exec(select(EmailJob).where(EmailJob.user_id == user_id)
+    where = [EmailJob.user_id == user_id]
+    if kind == "test":
+        where.append(EmailJob.is_test.is_(True))
+    elif kind == "campaign":
+        where.append(EmailJob.is_test.is_not(True))
+    total = session.exec(select(func.count()).select_from(EmailJob).where(*where)).one()
+    jobs = session.exec(select(EmailJob).where(*where)
                         .order_by(EmailJob.created_at.desc(), EmailJob.id.desc()).limit(limit).offset(offset))
     return JobPage(total=total, items=[JobView.model_validate(j, from_attributes=True) for j in jobs])
+
+
+class JobTotals(BaseModel):
+    active: int  # queued or in progress
+    cancelled_24h: int  # recipients left unsent by jobs cancelled in the last 24 h
+
+
+_TOTALS_SQL = text("""
+    SELECT count(*) FILTER (WHERE status IN ('queued', 'in_progress')),
+           coalesce(sum(greatest(0, total_recipients - sent_count - failed_count))
+                    FILTER (WHERE status = 'cancelled' AND finished_at > now() - interval '24 hours'), 0)
+    FROM email_jobs WHERE user_id = :user_id
+""")
+
+
+def job_totals(*, session: Session, user_id: int) -> JobTotals:
+    """The user's active jobs and the recipients their cancellations of the last 24 h left unsent."""
+    active, cancelled = session.execute(_TOTALS_SQL, {"user_id": user_id}).one()
+    return JobTotals(active=active, cancelled_24h=cancelled)
 
 
 # Recipient rows first, the job row last, in the same order as the sending engine's claims and settles.
@@ -239,10 +285,15 @@ class JobStatusView(BaseModel):
     failed: int
     pending: int
     percent: float
-    rate_per_minute: float
+    rate_per_minute: float  # the current pace: over the job's sending time, then over the last minute
     eta_seconds: int | None
     senders: list[SenderProgress]
     waiting_reason: str | None = None
+    cancelled: int = 0
+    average_rate_per_minute: float | None = None  # first settled send to now, or to the last one when finished
+    duration_seconds: int | None = None  # since the job started; start to finish once it has finished
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
 
 class RecipientView(BaseModel):
@@ -266,9 +317,16 @@ _BY_SENDER_SQL = text("""
     WHERE r.job_id = :job_id AND r.status IN ('sent', 'failed')
     GROUP BY r.sender_id, s.email ORDER BY r.sender_id
 """)
-_RECENT_SQL = text("""
-    SELECT count(*) FROM email_recipients
-    WHERE sender_id = ANY(:ids) AND sent_at > now() - interval '60 seconds' AND job_id = :job_id
+# The first and last settled sends, and the sends of the last RATE_WINDOW seconds: index range scans on
+# (job_id, settled_at), so their cost does not grow with the job.
+_TIMING_SQL = text("""
+    SELECT (SELECT settled_at FROM email_recipients WHERE job_id = :job_id AND settled_at IS NOT NULL
+              AND status IN ('sent', 'failed') ORDER BY settled_at LIMIT 1),
+           (SELECT settled_at FROM email_recipients WHERE job_id = :job_id AND settled_at IS NOT NULL
+              AND status IN ('sent', 'failed') ORDER BY settled_at DESC LIMIT 1),
+           (SELECT count(*) FROM email_recipients WHERE job_id = :job_id AND settled_at IS NOT NULL
+              AND settled_at > now() - make_interval(secs => :window) AND status IN ('sent', 'failed')),
+           now()
 """)
 _PER_MINUTE_SQL = text("""
     SELECT date_trunc('minute', settled_at), count(*) FILTER (WHERE status = 'sent'),
@@ -281,27 +339,63 @@ _UNSETTLED_SQL = text("SELECT count(*) FROM email_recipients WHERE job_id = :job
 
 
 def job_status(*, session: Session, user_id: int, job_id: int) -> JobStatusView:
-    """Progress of a job: counts, pace over the last minute, an estimate of the time left, per sender."""
+    """Progress of a job: counts, its measured pace, an estimate of the time left, per sender."""
     job = owned_job(session=session, user_id=user_id, job_id=job_id)
     progress = [SenderProgress(sender_id=sid, email=email, sent=sent, failed=failed)
                 for sid, email, sent, failed in session.execute(_BY_SENDER_SQL, {"job_id": job_id})]
     active = job.status in ACTIVE
-    pending = (job.total_recipients - job.sent_count - job.failed_count if active
-               else session.execute(_UNSETTLED_SQL, {"job_id": job_id}).scalar_one())
-    senders = job_senders(session=session, job=job)
-    rate = float(session.execute(_RECENT_SQL, {"ids": [s.id for s in senders], "job_id": job_id}).scalar_one())
+    settled = job.sent_count + job.failed_count
+    pending = max(0, job.total_recipients - settled if active
+                  else session.execute(_UNSETTLED_SQL, {"job_id": job_id}).scalar_one())
+    first, last, recent, now = session.execute(_TIMING_SQL, {"job_id": job_id, "window": RATE_WINDOW}).one()
+    current, average = measured_rates(settled=settled, first=first, last=last, recent=recent, now=now,
+                                      finished=not active)
     usable = usable_senders(session=session, job=job) if active and pending else {}
     waiting = None
     if active and pending and not usable:
         waiting = "waiting: no sender can send now (daily quota used, reconnect needed, or Gmail limit)"
-    pace = rate or len(usable) * get_settings().sender_rate_per_minute
-    done = job.sent_count + job.failed_count
     return JobStatusView(
         id=job.id, status=job.status, total=job.total_recipients, sent=job.sent_count, failed=job.failed_count,
-        pending=max(0, pending), percent=round(100.0 * done / job.total_recipients, 1) if job.total_recipients else 0,
-        rate_per_minute=rate, eta_seconds=round(pending * 60 / pace) if pending and pace else (0 if not pending
-                                                                                           else None),
-        senders=progress, waiting_reason=waiting)
+        pending=pending, cancelled=max(0, job.total_recipients - settled - pending) if not active else 0,
+        percent=round(100.0 * settled / job.total_recipients, 1) if job.total_recipients else 0,
+        rate_per_minute=round(current or 0.0, 1),
+        eta_seconds=time_left(pending=pending, senders=len(usable), measured=current),
+        average_rate_per_minute=None if average is None else round(average, 1),
+        duration_seconds=_seconds_between(job.started_at, job.finished_at or (now if active else None)),
+        started_at=job.started_at, finished_at=job.finished_at, senders=progress, waiting_reason=waiting)
+
+
+def measured_rates(*, settled: int, first: datetime | None, last: datetime | None, recent: int, now: datetime,
+                   finished: bool) -> tuple[float | None, float | None]:
+    """(current, average) sends per minute, None while too little was sent to tell.
+
+    The average spans the job's sending time: its first settled send to now, or to its last one once it has
+    finished. The current rate is that average until the job has been sending for RATE_WINDOW, then the pace
+    of the last RATE_WINDOW seconds, so that a slowdown shows."""
+    if first is None or last is None or settled < 2:
+        return None, None
+    span = ((last if finished else now) - first).total_seconds()
+    if span < MIN_RATE_SPAN:
+        return None, None
+    average = (settled - 1) * 60 / span
+    if finished or (now - first).total_seconds() < RATE_WINDOW:
+        return average, average
+    return recent * 60 / RATE_WINDOW, average
+
+
+def time_left(*, pending: int, senders: int, measured: float | None) -> int | None:
+    """Seconds until the pending work is sent at the senders' pace (each at SENDER_RATE_PER_MINUTE), or at the
+    measured rate when that is lower; 0 when nothing is left, None when nobody can send."""
+    if not pending:
+        return 0
+    pace = senders * get_settings().sender_rate_per_minute
+    if measured is not None:
+        pace = min(pace, measured)
+    return round(pending * 60 / pace) if pace > 0 else None
+
+
+def _seconds_between(start: datetime | None, end: datetime | None) -> int | None:
+    return None if start is None or end is None else max(0, round((end - start).total_seconds()))
 
 
 def sends_per_minute(*, session: Session, user_id: int, job_id: int) -> list[tuple[datetime, int, int]]:
