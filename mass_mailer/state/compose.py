@@ -293,7 +293,7 @@ class ComposeState(rx.State):
         jobs_service.check_job_rate(user)
         created = await off_loop(_create_from_list, user=user, subject=f"[Test] {self.subject}",
                                  html_content=self.html, recipients=[{**row, "email": user.email}],
-                                 sender_ids=self._chosen_sender_ids()[:1])
+                                 sender_ids=self._chosen_sender_ids()[:1], is_test=True)
         return rx.toast.success(f"Test email to {user.email} queued (job #{created.id})")
 
     @rx.event
