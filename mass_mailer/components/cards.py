@@ -96,3 +96,24 @@ def sandboxed_html(html: rx.Var | str, **props) -> rx.Component:
 def document_link(*children, href, **props) -> rx.Component:
     """A link the browser follows itself (API routes that set cookies and redirect), not the client router."""
     return rx.el.a(*children, href=href, reload_document=True, **props)
+
+
+def notice(message: rx.Var[str], icon: str, color_scheme: str, **props) -> rx.Component:
+    """A one-line callout, shown only when the message is not empty."""
+    return rx.cond(message != "", rx.callout(message, icon=icon, color_scheme=color_scheme, size="1", width="100%",
+                                             **props), rx.fragment())
+
+
+def pager(page: rx.Var[int], page_count: rx.Var[int], turn: rx.EventHandler, *, summary: rx.Component | str = "",
+          back: str = "Previous", forward: str = "Next", **props) -> rx.Component:
+    """Previous / "page x of n" / next under a list; `turn` receives -1 or 1."""
+    return rx.hstack(
+        rx.text(summary, size="1", color_scheme="gray"),
+        rx.spacer(),
+        rx.button(back, variant="soft", size="1", on_click=turn(-1), disabled=page == 0),
+        rx.text("Page ", page + 1, " of ", page_count, size="1", white_space="nowrap"),
+        rx.button(forward, variant="soft", size="1", on_click=turn(1), disabled=page + 1 >= page_count),
+        align="center",
+        width="100%",
+        **props,
+    )
