@@ -102,3 +102,18 @@ def callout(message: rx.Var, *, color: str = "red", icon: str = "triangle-alert"
     """A message box shown only while `message` is not empty."""
     return rx.cond(message != "", rx.callout(message, icon=icon, color_scheme=color, size="1", width="100%",
                                              **props), rx.fragment())
+
+
+def pager(page: rx.Var[int], page_count: rx.Var[int], turn: rx.EventHandler, *, summary: rx.Component | str = "",
+          back: str = "Previous", forward: str = "Next", **props) -> rx.Component:
+    """Previous / "page x of n" / next under a list; `turn` receives -1 or 1."""
+    return rx.hstack(
+        rx.text(summary, size="1", color_scheme="gray"),
+        rx.spacer(),
+        rx.button(back, variant="soft", size="1", on_click=turn(-1), disabled=page == 0),
+        rx.text("Page ", page + 1, " of ", page_count, size="1", white_space="nowrap"),
+        rx.button(forward, variant="soft", size="1", on_click=turn(1), disabled=page + 1 >= page_count),
+        align="center",
+        width="100%",
+        **props,
+    )

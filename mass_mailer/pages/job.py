@@ -3,18 +3,12 @@
 import reflex as rx
 
 from mass_mailer.components.badges import status_badge
-from mass_mailer.components.cards import document_link, empty_state, page_header, progress_bar, section, stat_card
+from mass_mailer.components.cards import (document_link, empty_state, callout, page_header, pager, progress_bar,
+                                          section, stat_card)
 from mass_mailer.components.layout import dashboard_page
+from mass_mailer.components.live import live_dot, ticker
 from mass_mailer import routes
-from mass_mailer.state.job import JobState, RecipientLine, SenderLine
-
-
-def _live_dot() -> rx.Component:
-    return rx.cond(JobState.watching, rx.hstack(
-        rx.box(width="8px", height="8px", border_radius="999px", background_color=rx.color("green", 9),
-               class_name="live-dot"),
-        rx.text("Live", size="1", color=rx.color("green", 11), weight="medium"),
-        align="center", spacing="1"), rx.fragment())
+from mass_mailer.state.job import STATUS_FILTERS, JobState, RecipientLine, SenderLine
 
 
 def progress_card() -> rx.Component:
@@ -22,19 +16,15 @@ def progress_card() -> rx.Component:
         rx.vstack(
             rx.hstack(
                 status_badge(JobState.status, data_testid="job-status"),
-                _live_dot(),
+                live_dot(JobState.active),
                 rx.spacer(),
                 rx.text(JobState.percent, "%", size="6", weight="bold", data_testid="job-percent"),
                 align="center",
                 width="100%",
             ),
             progress_bar(JobState.percent),
-            rx.cond(JobState.waiting_reason != "",
-                    rx.callout(JobState.waiting_reason, icon="hourglass", color_scheme="amber", size="1",
-                               width="100%"), rx.fragment()),
-            rx.cond(JobState.error_message != "",
-                    rx.callout(JobState.error_message, icon="triangle-alert", color_scheme="red", size="1",
-                               width="100%"), rx.fragment()),
+            callout(JobState.waiting_reason, icon="hourglass", color="amber"),
+            callout(JobState.error_message),
             spacing="3",
             width="100%",
         ),
@@ -47,9 +37,17 @@ def counters() -> rx.Component:
     return rx.grid(
         rx.box(stat_card("Sent", JobState.sent, "circle-check"), data_testid="sent-count"),
         rx.box(stat_card("Failed", JobState.failed, "circle-x"), data_testid="failed-count"),
-        stat_card("Pending", JobState.pending, "clock", rx.text("of ", JobState.total)),
-        stat_card("Rate", rx.text(JobState.rate, rx.text.span(" /min", size="3", color_scheme="gray")), "gauge",
-                  rx.cond(JobState.eta != "", rx.text("about ", JobState.eta, " left"), "")),
+        rx.box(stat_card("Pending", JobState.pending, "clock",
+                         rx.text("of ", JobState.total,
+                                 rx.cond(JobState.cancelled > 0, rx.text.span(" · ", JobState.cancelled,
+                                                                              " cancelled"), ""))),
+               data_testid="pending-count"),
+        rx.box(stat_card(rx.cond(JobState.active, "Rate", "Average rate"),
+                         rx.text(JobState.rate, rx.text.span(" /min", size="3", color_scheme="gray")), "gauge",
+                         rx.cond(JobState.active,
+                                 rx.cond(JobState.eta != "", rx.text("about ", JobState.eta, " left"), ""),
+                                 rx.cond(JobState.took != "", rx.text("took ", JobState.took), ""))),
+               data_testid="rate-card"),
         columns=rx.breakpoints(initial="2", md="4"),
         spacing="4",
         width="100%",
@@ -121,9 +119,7 @@ def recipients_table() -> rx.Component:
         "Recipients",
         rx.flex(
             rx.segmented_control.root(
-                *[rx.segmented_control.item(label, value=value) for label, value in (
-                    ("All", "all"), ("Pending", "pending"), ("Sent", "sent"), ("Failed", "failed"),
-                    ("Cancelled", "cancelled"))],
+                *[rx.segmented_control.item(value.capitalize(), value=value) for value in STATUS_FILTERS],
                 value=JobState.status_filter,
                 on_change=JobState.set_status_filter,
                 size="1",
@@ -142,17 +138,8 @@ def recipients_table() -> rx.Component:
                 "Email", "Status", "Sender", "Sent at", "Error")])),
             rx.table.body(rx.foreach(JobState.recipients, _recipient_line)),
             variant="ghost", size="1", width="100%"), overflow_x="auto", width="100%"),
-        rx.hstack(
-            rx.text(JobState.recipients_total, " recipients", size="1", color_scheme="gray"),
-            rx.spacer(),
-            rx.button("Previous", variant="soft", size="1", on_click=JobState.turn_page(-1),
-                      disabled=JobState.page == 0),
-            rx.text(JobState.page + 1, " / ", JobState.page_count, size="1"),
-            rx.button("Next", variant="soft", size="1", on_click=JobState.turn_page(1),
-                      disabled=JobState.page + 1 >= JobState.page_count),
-            align="center",
-            width="100%",
-        ),
+        pager(JobState.page, JobState.page_count, JobState.turn_page,
+              summary=rx.text(JobState.recipients_total, " recipients")),
     )
 
 
@@ -200,6 +187,7 @@ def job_page() -> rx.Component:
                     width="100%"),
             recipients_table(),
             cancel_dialog(),
+            ticker(JobState.active, JobState.tick),
             spacing="5",
             width="100%",
         ),

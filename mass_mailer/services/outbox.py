@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import httpx
 from pydantic import BaseModel
 
@@ -16,7 +18,7 @@ class OutboxMessage(BaseModel):
     account: str
     to: str
     subject: str = ""
-    received_at: str = ""
+    received_at: datetime | None = None
     html: str | None = None
     text: str | None = None
 

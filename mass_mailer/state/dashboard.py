@@ -1,4 +1,4 @@
-"""The dashboard: the user's jobs, newest first, and today's totals."""
+"""The dashboard: the user's jobs, newest first, and today's totals; refreshed while a job is active."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ import dataclasses
 import reflex as rx
 
 from mass_mailer.db import session_scope
-from mass_mailer.models import JobStatus, SenderStatus
+from mass_mailer.models import SenderStatus
 from mass_mailer.services import jobs as jobs_service
 from mass_mailer.services import senders as senders_service
 from mass_mailer.state.auth import signed_in_user
-from mass_mailer.state.formatting import percent, when
+from mass_mailer.state.controls import chosen
+from mass_mailer.state.formatting import page_count, percent, when
 
 PAGE_SIZE = 25
-ACTIVE = (JobStatus.QUEUED, JobStatus.IN_PROGRESS)
+KINDS = {"all": None, "campaign": "campaign", "test": "test"}  # the list's filter → the service's `kind`
 
 
 @dataclasses.dataclass
@@ -25,6 +26,7 @@ class JobRow:
     total: int = 0
     sent: int = 0
     failed: int = 0
+    cancelled: int = 0
     percent: int = 0
     created_at: str = ""
 
@@ -33,14 +35,16 @@ class DashboardState(rx.State):
     jobs: list[JobRow] = []
     total_jobs: int = 0
     page: int = 0
+    kind: str = "all"
     sent_24h: int = 0
+    cancelled_24h: int = 0
     active_jobs: int = 0
     remaining_today: int = 0
     sender_count: int = 0
 
     @rx.var
     def page_count(self) -> int:
-        return max(1, -(-self.total_jobs // PAGE_SIZE))
+        return page_count(self.total_jobs, PAGE_SIZE)
 
     @rx.event
     async def load(self):
@@ -49,22 +53,40 @@ class DashboardState(rx.State):
             self._refresh(user.id)
 
     @rx.event
+    async def tick(self, _clock: str = ""):
+        """Every few seconds while one of the user's jobs is queued or in progress (the page's ticker)."""
+        user = await signed_in_user(self)
+        if user is not None and self.active_jobs:
+            self._refresh(user.id)
+
+    @rx.event
     async def turn_page(self, delta: int):
+        user = await signed_in_user(self)
+        if user is None:
+            return
         self.page = min(max(0, self.page + delta), self.page_count - 1)
-        return DashboardState.load
+        self._refresh(user.id)
+
+    @rx.event
+    async def set_kind(self, value: str | list[str]):
+        user = await signed_in_user(self)
+        if user is None:
+            return
+        self.kind, self.page = chosen(value, KINDS), 0
+        self._refresh(user.id)
 
     def _refresh(self, user_id: int) -> None:
         with session_scope() as session:
             page = jobs_service.list_jobs(session=session, user_id=user_id, limit=PAGE_SIZE,
-                                          offset=self.page * PAGE_SIZE)
-            active = jobs_service.list_jobs(session=session, user_id=user_id, limit=200)
-            stats = senders_service.sender_stats(session=session, user_id=user_id)
+                                          offset=self.page * PAGE_SIZE, kind=KINDS.get(self.kind))
+            totals = jobs_service.job_totals(session=session, user_id=user_id)
+            senders = senders_service.list_senders(session=session, user_id=user_id)
         self.total_jobs = page.total
         self.jobs = [JobRow(id=j.id, subject=j.subject, status=j.status, total=j.total_recipients,
-                            sent=j.sent_count, failed=j.failed_count,
+                            sent=j.sent_count, failed=j.failed_count, cancelled=j.cancelled_count,
                             percent=percent(j.sent_count + j.failed_count, j.total_recipients),
                             created_at=when(j.created_at)) for j in page.items]
-        self.active_jobs = sum(1 for j in active.items if j.status in ACTIVE)
-        self.sent_24h = stats.total.sent_24h
-        self.remaining_today = sum(s.remaining_today for s in stats.senders if s.status == SenderStatus.ACTIVE)
-        self.sender_count = len(stats.senders)
+        self.active_jobs, self.cancelled_24h = totals.active, totals.cancelled_24h
+        self.sent_24h = sum(s.sent_last_24h for s in senders)
+        self.remaining_today = sum(s.remaining_today for s in senders if s.status == SenderStatus.ACTIVE)
+        self.sender_count = len(senders)

@@ -1,8 +1,7 @@
-"""The job page: live progress streamed over the websocket while the page is open and the job runs."""
+"""The job page: live progress while the page is open and the job runs, refreshed by the page's own ticker."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
 from datetime import datetime, timedelta, timezone
@@ -10,17 +9,15 @@ from datetime import datetime, timedelta, timezone
 import reflex as rx
 
 from mass_mailer.db import session_scope
-from mass_mailer.models import JobStatus
 from mass_mailer.services import jobs as jobs_service
 from mass_mailer.state.auth import signed_in_user
-from mass_mailer.state.formatting import duration, when
+from mass_mailer.state.controls import chosen
+from mass_mailer.state.formatting import duration, page_count, when
 
 PAGE_SIZE = 25
-TICK_SECONDS = 1.0
 CHART_SECONDS = 5.0  # the per-minute chart is a grouped query: refreshed every few seconds, not every tick
-MAX_WATCH_SECONDS = 12 * 3600
 CHART_MINUTES = 120  # the chart shows the last two hours of the job's sending
-ACTIVE = (JobStatus.QUEUED, JobStatus.IN_PROGRESS)
+STATUS_FILTERS = ("all", "pending", "sent", "failed", "cancelled")
 
 
 @dataclasses.dataclass
@@ -38,14 +35,6 @@ class RecipientLine:
     sent_at: str = ""
     error: str = ""
     attempts: int = 0
-
-
-def _client_connected(token: str) -> bool:
-    """True while the browser tab that owns this state still has its websocket open."""
-    from mass_mailer.mass_mailer import app  # the app module imports every page, so import it late
-
-    namespace = app.event_namespace
-    return namespace is None or token in namespace.token_to_sid
 
 
 def _now_minute() -> datetime:
@@ -78,9 +67,11 @@ class JobState(rx.State):
     sent: int = 0
     failed: int = 0
     pending: int = 0
+    cancelled: int = 0
     percent: float = 0
-    rate: int = 0
-    eta: str = ""
+    rate: str = "—"  # sends a minute: the current pace while running, the average once finished
+    eta: str = ""  # while running: the time left
+    took: str = ""  # once finished: how long it ran
     waiting_reason: str = ""
     senders: list[SenderLine] = []
     series: list[dict[str, int | str]] = []  # one bar per minute: {"minute": "HH:MM", "sent": n, "failed": n}
@@ -89,17 +80,17 @@ class JobState(rx.State):
     status_filter: str = "all"
     search: str = ""
     page: int = 0
-    watching: bool = False
     confirm_cancel: bool = False
     _sender_emails: dict[int, str] = {}
+    _charted_at: float = 0.0
 
     @rx.var
     def active(self) -> bool:
-        return self.status in ACTIVE
+        return self.status in jobs_service.ACTIVE
 
     @rx.var
     def page_count(self) -> int:
-        return max(1, -(-self.recipients_total // PAGE_SIZE))
+        return page_count(self.recipients_total, PAGE_SIZE)
 
     @rx.var
     def export_url(self) -> str:
@@ -111,10 +102,10 @@ class JobState(rx.State):
 
     @rx.event
     async def load(self):
-        """on_load: sign-in check, the job, its recipients, then live updates while it runs."""
+        """on_load: sign-in check, the job, its recipients; while it runs the page's ticker calls `tick`."""
         user = await signed_in_user(self)
         if user is None:
-            return None
+            return
         self.job_id, self.found = self._route_job_id(), False
         self.page, self.status_filter, self.search = 0, "all", ""
         with session_scope() as session:
@@ -123,9 +114,17 @@ class JobState(rx.State):
         self.subject, self.created_at = job.subject, when(job.created_at)
         self._refresh(user.id)
         self._refresh_chart(user.id)
-        if self.active and not self.watching:
-            return JobState.watch
-        return None
+
+    @rx.event
+    async def tick(self, _clock: str = ""):
+        """About every second while this page shows a running job: its progress, and the chart every few
+        seconds and once more when the job ends. Nothing for another page or a job that has finished."""
+        user = await signed_in_user(self)
+        if user is None or not self.found or not self.active or self._route_job_id() != self.job_id:
+            return
+        self._refresh(user.id)
+        if not self.active or time.time() - self._charted_at >= CHART_SECONDS:
+            self._refresh_chart(user.id)
 
     def _refresh(self, user_id: int) -> None:
         with session_scope() as session:
@@ -137,8 +136,12 @@ class JobState(rx.State):
                 limit=PAGE_SIZE, offset=self.page * PAGE_SIZE)
         self.status, self.error_message = status.status, job.error_message or ""
         self.total, self.sent, self.failed, self.pending = status.total, status.sent, status.failed, status.pending
-        self.percent, self.rate = status.percent, round(status.rate_per_minute)
-        self.eta = duration(status.eta_seconds) if status.eta_seconds and status.status in ACTIVE else ""
+        self.cancelled, self.percent = status.cancelled, status.percent
+        running = status.status in jobs_service.ACTIVE
+        rate = status.rate_per_minute if running else status.average_rate_per_minute
+        self.rate = str(round(rate)) if rate else "—"
+        self.eta = duration(status.eta_seconds) if running and status.eta_seconds else ""
+        self.took = duration(status.duration_seconds) if not running and status.duration_seconds is not None else ""
         self.waiting_reason = status.waiting_reason or ""
         self._sender_emails = {s.sender_id: s.email for s in status.senders}
         self.senders = [SenderLine(email=s.email, sent=s.sent, failed=s.failed) for s in status.senders]
@@ -151,70 +154,50 @@ class JobState(rx.State):
         with session_scope() as session:
             minutes = jobs_service.sends_per_minute(session=session, user_id=user_id, job_id=self.job_id)
         self.series = chart_series(minutes, until=_now_minute() if self.active else None)
-
-    @rx.event(background=True)
-    async def watch(self):
-        """Poll the job every second while this tab shows it and it runs; stop when either ends."""
-        async with self:
-            if self.watching:
-                return
-            self.watching = True
-            job_id, token = self.job_id, self.router.session.client_token
-        started = charted = time.monotonic()
-        try:
-            while time.monotonic() - started < MAX_WATCH_SECONDS and _client_connected(token):
-                await asyncio.sleep(TICK_SECONDS)
-                async with self:
-                    if self.job_id != job_id or self._route_job_id() != job_id:
-                        break  # the tab moved to another page
-                    user = await signed_in_user(self)
-                    if user is None:
-                        break
-                    self._refresh(user.id)
-                    if not self.active or time.monotonic() - charted >= CHART_SECONDS:
-                        self._refresh_chart(user.id)
-                        charted = time.monotonic()
-                    if not self.active:
-                        break
-        finally:
-            async with self:
-                self.watching = False
-
-    async def _reload_recipients(self):
-        user = await signed_in_user(self)
-        if user is not None:
-            self._refresh(user.id)
+        self._charted_at = time.time()
 
     @rx.event
     async def set_status_filter(self, value: str | list[str]):
-        self.status_filter, self.page = value if isinstance(value, str) else value[0], 0
-        await self._reload_recipients()
+        user = await signed_in_user(self)
+        if user is None:
+            return
+        self.status_filter, self.page = chosen(value, STATUS_FILTERS), 0
+        self._refresh(user.id)
 
     @rx.event
     async def set_search(self, value: str):
+        user = await signed_in_user(self)
+        if user is None:
+            return
         self.search, self.page = value, 0
-        await self._reload_recipients()
+        self._refresh(user.id)
 
     @rx.event
     async def turn_page(self, delta: int):
+        user = await signed_in_user(self)
+        if user is None:
+            return
         self.page = min(max(0, self.page + delta), self.page_count - 1)
-        await self._reload_recipients()
+        self._refresh(user.id)
 
     @rx.event
-    def ask_cancel(self) -> None:
-        self.confirm_cancel = True
+    async def ask_cancel(self):
+        if await signed_in_user(self) is not None:
+            self.confirm_cancel = True
 
     @rx.event
-    def keep_running(self) -> None:
-        self.confirm_cancel = False
+    async def keep_running(self):
+        if await signed_in_user(self) is not None:
+            self.confirm_cancel = False
 
     @rx.event
     async def cancel(self):
-        self.confirm_cancel = False
         user = await signed_in_user(self)
         if user is None:
             return None
+        self.confirm_cancel = False
         with session_scope() as session:
             jobs_service.cancel_job(session=session, user_id=user.id, job_id=self.job_id)
         self._refresh(user.id)
+        self._refresh_chart(user.id)
         return rx.toast.success("Job cancelled: nothing more will be sent")

@@ -10,6 +10,7 @@ from mass_mailer.db import session_scope
 from mass_mailer.services import outbox as outbox_service
 from mass_mailer.services import senders as senders_service
 from mass_mailer.state.auth import signed_in_user
+from mass_mailer.state.formatting import when
 
 
 @dataclasses.dataclass
@@ -40,10 +41,12 @@ class OutboxState(rx.State):
         found = outbox_service.list_messages(accounts=accounts)
         self._bodies = {m.id: m.html or f"<pre>{m.text or ''}</pre>" for m in found}
         self.messages = [OutboxRow(id=m.id, account=m.account, recipient=m.to, subject=m.subject,
-                                   received_at=m.received_at.replace("T", " ")[:19]) for m in found]
+                                   received_at=when(m.received_at)) for m in found]
 
     @rx.event
-    def open_message(self, message_id: str) -> None:
+    async def open_message(self, message_id: str):
+        if await signed_in_user(self) is None:
+            return
         row = next((m for m in self.messages if m.id == message_id), None)
         if row is None:
             return
@@ -51,5 +54,6 @@ class OutboxState(rx.State):
         self.open_html = self._bodies.get(message_id, "")
 
     @rx.event
-    def close_message(self) -> None:
-        self.open_id = ""
+    async def close_message(self):
+        if await signed_in_user(self) is not None:
+            self.open_id = ""

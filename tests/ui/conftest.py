@@ -57,9 +57,10 @@ def _stop(procs: dict[str, subprocess.Popen]) -> None:
             proc.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def app_url(base_env, tmp_path_factory) -> Iterator[str]:
-    """`python -m mass_mailer web`, `worker` and `scheduler` in demo mode against the session's services."""
+    """`python -m mass_mailer web`, `worker` and `scheduler` in demo mode against the session's services; stopped
+    after the last UI test, so that its worker and scheduler take no part in the tests that run after it."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     logs = tmp_path_factory.mktemp("ui-logs")
