@@ -118,6 +118,7 @@ class EmailJob(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(sa_column=sa.Column(
         sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False))
+    name: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))  # the campaign's name, if given
     subject: str = Field(sa_column=sa.Column(sa.String(998), nullable=False))
     html_content: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     status: str = Field(default=JobStatus.QUEUED, sa_column=sa.Column(

@@ -29,6 +29,7 @@ class JobRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    name: Text | None = Field(None, max_length=200, description="the campaign's name; jobs are listed by it")
     subject: Text = Field(max_length=998)
     html_content: Text = Field(max_length=2_000_000)
     recipients: list[dict[Text, Any]]
@@ -49,6 +50,7 @@ class JobRequest(BaseModel):
 
 
 _UPLOAD_FORM = {"type": "object", "required": ["subject", "html_content", "recipients"], "properties": {
+    "name": {"type": "string", "description": "the campaign's name; jobs are listed by it"},
     "subject": {"type": "string"}, "html_content": {"type": "string"},
     "recipients": {"type": "string", "format": "binary", "description": "CSV file with a header row"},
     "email_column": {"type": "string", "description": "the header of the address column, if not 'email'"},
@@ -99,7 +101,7 @@ async def _multipart(request: Request, body: bytes, limit: int) -> dict[str, Any
     data = await upload.read(limit + 1)
     if len(data) > limit:
         raise PayloadTooLarge(f"The file is larger than {get_settings().max_upload_mb} MB")
-    return {"subject": form_text(form.get("subject"), "subject"),
+    return {"name": form_text(form.get("name"), "name") or None, "subject": form_text(form.get("subject"), "subject"),
             "html_content": form_text(form.get("html_content"), "html_content"),
             "data": data, "email_column": form_text(form.get("email_column"), "email_column") or None,
             "sender_ids": _ids(str(form.get("sender_ids") or ""))}

@@ -177,6 +177,15 @@ def message_card() -> rx.Component:
     return section(
         "Message",
         rx.vstack(
+            rx.text("Campaign name ", rx.text.span("(optional: your jobs are listed by it)", color_scheme="gray"),
+                    size="2", weight="medium"),
+            rx.input(default_value=ComposeState.campaign_name_seed, key=ComposeState.campaign_name_seed,
+                     on_change=ComposeState.set_campaign_name, max_length=200, size="2", width="100%",
+                     placeholder="e.g. Spring launch invitation", data_testid="campaign-name"),
+            spacing="1",
+            width="100%",
+        ),
+        rx.vstack(
             rx.text("Subject", size="2", weight="medium"),
             # Uncontrolled: the field keeps what is typed and reports each change (see ComposeState.subject_seed).
             rx.input(default_value=ComposeState.subject_seed, key=ComposeState.subject_seed,

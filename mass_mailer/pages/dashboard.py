@@ -11,7 +11,7 @@ from mass_mailer.state.dashboard import DashboardState, JobRow
 
 REFRESH_MS = 2000
 _KINDS = (("All", "all"), ("Campaigns", "campaign"), ("Tests", "test"))
-_COLUMNS = ("Subject", "Status", "Progress", "Sent / failed / cancelled / total", "Created")
+_COLUMNS = ("Campaign", "Status", "Progress", "Sent / failed / cancelled / total", "Created")
 
 
 def _cell(*children: rx.Component, name: str) -> rx.Component:

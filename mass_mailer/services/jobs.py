@@ -42,6 +42,7 @@ class JobCreated(BaseModel):
 
 class JobView(BaseModel):
     id: int
+    name: str | None = None  # the campaign's name; the UI lists jobs by it (by the subject when there is none)
     subject: str
     html_content: str
     status: str
@@ -76,26 +77,29 @@ class JobPage(BaseModel):
 
 
 def create_job_from_csv(*, session: Session, user: User, subject: str, html_content: str, data: bytes,
-                        email_column: str | None = None, sender_ids: list[int] | None = None) -> JobCreated:
+                        email_column: str | None = None, sender_ids: list[int] | None = None,
+                        name: str | None = None) -> JobCreated:
     """Create and start a job for the recipients of an uploaded CSV file."""
     _check_content(subject, html_content)
     return create_job(session=session, user=user, subject=subject, html_content=html_content,
-                      recipients=parse_recipients_csv(data, email_column), sender_ids=sender_ids)
+                      recipients=parse_recipients_csv(data, email_column), sender_ids=sender_ids, name=name)
 
 
 def create_job_from_list(*, session: Session, user: User, subject: str, html_content: str,
                          recipients: list[dict[str, Any]], sender_ids: list[int] | None = None,
-                         is_test: bool = False) -> JobCreated:
+                         is_test: bool = False, name: str | None = None) -> JobCreated:
     """Create and start a job for recipients given as objects with an "email" field; `is_test` marks a test
     send, listed apart from campaigns."""
     _check_content(subject, html_content)
     return create_job(session=session, user=user, subject=subject, html_content=html_content,
-                      recipients=parse_recipients_json(recipients), sender_ids=sender_ids, is_test=is_test)
+                      recipients=parse_recipients_json(recipients), sender_ids=sender_ids, is_test=is_test,
+                      name=name)
 
 
 def create_job(*, session: Session, user: User, subject: str, html_content: str, recipients: ParsedRecipients,
-               sender_ids: list[int] | None = None, is_test: bool = False) -> JobCreated:
+               sender_ids: list[int] | None = None, is_test: bool = False, name: str | None = None) -> JobCreated:
     """Store the job and its valid recipients, then wake the scheduler to start it."""
+    name = check_name(name)
     templates = _check_content(subject, html_content)
     if not recipients.valid:
         raise InvalidInput("No valid recipient in the list", rejected=recipients.rejected)
@@ -104,7 +108,7 @@ def create_job(*, session: Session, user: User, subject: str, html_content: str,
     # sampled recipients, so the user gets a 422 instead of a job whose every recipient fails.
     for row in sample_rows(recipients.valid):
         templates.render(row)
-    job = EmailJob(user_id=user.id, subject=subject, html_content=html_content, sender_ids=chosen,
+    job = EmailJob(user_id=user.id, name=name, subject=subject, html_content=html_content, sender_ids=chosen,
                    total_recipients=len(recipients.valid), is_test=is_test)
     session.add(job)
     session.flush()
@@ -113,6 +117,19 @@ def create_job(*, session: Session, user: User, subject: str, html_content: str,
     wake_scheduler(job.id)
     return JobCreated(id=job.id, status=job.status, total_recipients=job.total_recipients,
                       rejected=recipients.rejected)
+
+
+MAX_NAME_CHARS = 200
+
+
+def check_name(name: str | None) -> str | None:
+    """A campaign name: one line of at most MAX_NAME_CHARS, or None when blank."""
+    name = (name or "").strip()
+    if "\r" in name or "\n" in name or "\x00" in name:
+        raise InvalidInput("The campaign name must be a single line")
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidInput(f"The campaign name is longer than {MAX_NAME_CHARS} characters")
+    return name or None
 
 
 def check_job_rate(user: User) -> None:

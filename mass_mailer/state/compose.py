@@ -81,6 +81,8 @@ class ComposeState(rx.State):
     # keystrokes typed since).
     subject_seed: str = DEFAULT_SUBJECT
     html_seed: str = DEFAULT_HTML
+    campaign_name: str = ""  # optional; jobs are listed by it
+    campaign_name_seed: str = ""
     file_name: str = ""
     columns: list[str] = []
     email_column: str = ""
@@ -159,7 +161,8 @@ class ComposeState(rx.State):
         self.senders = [SenderOption(id=v.id, email=v.email, status=v.status, remaining_today=v.remaining_today,
                                      selected=v.id in chosen and v.status != SenderStatus.REAUTH_REQUIRED)
                         for v in views]
-        self.subject_seed, self.html_seed = self.subject, self.html  # the fields appear with the current text
+        # The fields appear with the current text.
+        self.subject_seed, self.html_seed, self.campaign_name_seed = self.subject, self.html, self.campaign_name
         await self._render_preview()
 
     @rx.event
@@ -171,6 +174,11 @@ class ComposeState(rx.State):
     async def set_subject(self, value: str) -> None:
         self.subject = value
         await self._render_preview()
+
+    @rx.event
+    async def set_campaign_name(self, value: str) -> None:
+        if await signed_in_user(self) is not None and isinstance(value, str):
+            self.campaign_name = value[:jobs_service.MAX_NAME_CHARS]
 
     @rx.event
     async def set_html(self, value: str) -> None:
@@ -241,6 +249,7 @@ class ComposeState(rx.State):
         if user is None:
             return
         self.file_name = ""
+        self.campaign_name = self.campaign_name_seed = ""  # the next job is a new campaign
         await self._clear_recipients(user.id, "")
 
     async def _clear_recipients(self, user_id: int, error: str) -> None:
@@ -309,7 +318,7 @@ class ComposeState(rx.State):
         self.busy = True
         try:
             created = await off_loop(_create_from_csv, user=user, subject=self.subject, html_content=self.html,
-                                     data=data, email_column=self.email_column or None,
+                                     data=data, email_column=self.email_column or None, name=self.campaign_name,
                                      sender_ids=self._chosen_sender_ids())
         finally:
             self.busy = False

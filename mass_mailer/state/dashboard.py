@@ -82,7 +82,7 @@ class DashboardState(rx.State):
             totals = jobs_service.job_totals(session=session, user_id=user_id)
             senders = senders_service.list_senders(session=session, user_id=user_id)
         self.total_jobs = page.total
-        self.jobs = [JobRow(id=j.id, subject=j.subject, status=j.status, total=j.total_recipients,
+        self.jobs = [JobRow(id=j.id, subject=j.name or j.subject, status=j.status, total=j.total_recipients,
                             sent=j.sent_count, failed=j.failed_count, cancelled=j.cancelled_count,
                             percent=percent(j.sent_count + j.failed_count, j.total_recipients),
                             created_at=when(j.created_at)) for j in page.items]

@@ -111,7 +111,7 @@ class JobState(rx.State):
         with session_scope() as session:
             job = jobs_service.get_job(session=session, user_id=user.id, job_id=self.job_id)
         self.found = True
-        self.subject, self.created_at = job.subject, when(job.created_at)
+        self.subject, self.created_at = job.name or job.subject, when(job.created_at)
         self._refresh(user.id)
         self._refresh_chart(user.id)
 

@@ -123,3 +123,20 @@ def test_two_hundred_columns_with_repeated_headers_are_read():
     parsed = parse_recipients_csv((header + "\na@example.com" + ",v" * 199 + "\n").encode(), None)
     assert len(parsed.columns) == len(set(parsed.columns)) == 200 and parsed.columns[1] == "same_name"
     assert parsed.valid[0]["same_name"] == "v" and len(parsed.valid[0]) == 200
+
+
+def test_a_campaign_name_is_stored_and_listed(make_user, make_sender, api):
+    user = make_user()
+    make_sender(user, "news@example.com")
+    client = api(user)
+    by_json = client.post("/api/email-jobs", json={"name": "  Spring launch ", "subject": "Hi", "html_content": HTML,
+                                                   "recipients": [{"email": "a@example.com"}]})
+    by_form = _post(client, b"email\nb@example.com\n", name="Autumn news")
+    unnamed = _post(client, b"email\nc@example.com\n")
+    assert {by_json.status_code, by_form.status_code, unnamed.status_code} == {201}
+    names = {job["id"]: job["name"] for job in client.get("/api/email-jobs").json()["items"]}
+    assert names == {by_json.json()["id"]: "Spring launch", by_form.json()["id"]: "Autumn news",
+                     unnamed.json()["id"]: None}
+    refused = client.post("/api/email-jobs", json={"name": "two\nlines", "subject": "Hi", "html_content": HTML,
+                                                   "recipients": [{"email": "d@example.com"}]})
+    assert refused.status_code == 400 and "single line" in refused.json()["detail"]

@@ -105,6 +105,7 @@ def test_what_is_typed_in_the_editor_is_what_is_sent(app_url, browser, emulator)
     page.locator("input[type=file]").set_input_files({"name": "r.csv", "mimeType": "text/csv", "buffer": csv})
     expect(page.get_by_test_id("valid-count")).to_contain_text("2")
 
+    page.get_by_test_id("campaign-name").press_sequentially("Spring launch", delay=FAST_MS)
     subject = page.get_by_test_id("subject")
     subject.click()
     subject.press("Control+A")
@@ -127,6 +128,9 @@ def test_what_is_typed_in_the_editor_is_what_is_sent(app_url, browser, emulator)
     cookie = next(c["value"] for c in page.context.cookies() if c["name"] == "mm_token")
     stored = httpx.get(f"{app_url}/api/email-jobs/{job_id}", cookies={"mm_token": cookie}, timeout=10).json()
     assert stored["html_content"] == typed and stored["subject"] == SUBJECT  # the editor's text, as it was
+    assert stored["name"] == "Spring launch"
+    page.get_by_test_id("nav-dashboard").click()
+    expect(page.get_by_test_id("job-row").first).to_contain_text("Spring launch")  # listed by its name
     for address, row in (("reader.one@example.org", {"first_name": "Ann", "company": "Acme"}),
                          ("reader.two@example.org", {"company": "Globex"})):
         (message,) = emulator.messages(to=address)
