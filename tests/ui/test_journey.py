@@ -157,7 +157,7 @@ def test_sign_in_send_watch_export_and_administer(app_url, browser, shoot, emula
     bob_page.goto(app_url + f"/jobs/{job_id}")
     expect(bob_page.get_by_text("Job not found").first).to_be_visible()
     bob_page.goto(app_url + "/admin")
-    expect(bob_page.get_by_text("Admins only")).to_be_visible()
+    expect(bob_page.get_by_text("Admins only")).to_be_visible(timeout=15_000)
     bob_page.goto(app_url + "/")
     expect(bob_page.get_by_role("heading", name="Dashboard")).to_be_visible()
 
