@@ -248,6 +248,7 @@ def message_card() -> rx.Component:
             spacing="4",
             width="100%",
         ),
+        on_mount=ComposeState.fields_shown,
     )
 
 

@@ -161,8 +161,6 @@ class ComposeState(rx.State):
         self.senders = [SenderOption(id=v.id, email=v.email, status=v.status, remaining_today=v.remaining_today,
                                      selected=v.id in chosen and v.status != SenderStatus.REAUTH_REQUIRED)
                         for v in views]
-        # The fields appear with the current text.
-        self.subject_seed, self.html_seed, self.campaign_name_seed = self.subject, self.html, self.campaign_name
         await self._render_preview()
 
     @rx.event
@@ -174,6 +172,16 @@ class ComposeState(rx.State):
     async def set_subject(self, value: str) -> None:
         self.subject = value
         await self._render_preview()
+
+    @rx.event
+    async def fields_shown(self) -> None:
+        """The message fields just appeared (the page was opened): they start from the current text.
+
+        Only then, never on a later load of the same page (a websocket reconnect re-runs on_load): seeding the
+        fields while keystrokes are on their way would undo them.
+        """
+        if await signed_in_user(self) is not None:
+            self.subject_seed, self.html_seed, self.campaign_name_seed = self.subject, self.html, self.campaign_name
 
     @rx.event
     async def set_campaign_name(self, value: str) -> None:

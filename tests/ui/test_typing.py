@@ -162,6 +162,11 @@ def test_the_preview_never_pretends_and_unknown_fields_are_named(app_url, browse
     expect(page.get_by_test_id("preview-frame")).to_have_count(0)  # no stale preview beside the error
     expect(page.get_by_test_id("template-error")).not_to_contain_text("html_content")
     expect(page.get_by_test_id("start-blocker")).to_contain_text("Fix the template")
+    typed = _editor_text(page)
+    page.get_by_test_id("nav-senders").click()  # away and back: the editor shows what was typed, not an old copy
+    page.get_by_test_id("nav-new-email").click()
+    expect(page.locator("[data-testid=html-editor] .cm-content")).to_contain_text("{% if %}")
+    assert _editor_text(page) == typed
     page.context.close()
 
 
