@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from enum import StrEnum
 from typing import Any
 
@@ -28,8 +28,10 @@ class SenderStatus(StrEnum):
 
 
 class JobStatus(StrEnum):
+    SCHEDULED = "scheduled"  # waits for its send_at
     QUEUED = "queued"
     IN_PROGRESS = "in_progress"
+    PAUSED = "paused"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -41,6 +43,19 @@ class RecipientStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    DELIVERY_UNKNOWN = "delivery_unknown"  # the send began but its outcome is unknown: may have been delivered
+
+
+class FailureKind(StrEnum):
+    """Why a recipient failed, which decides whether "Retry failed" sends it again."""
+
+    PERMANENT = "permanent"  # Gmail refused the message or address (400), or the template cannot render it
+    GAVE_UP = "gave_up"  # temporary errors until MAX_ATTEMPTS
+    SENDER = "sender"  # no sender was left to send it (removed, revoked)
+    INTERNAL = "internal"  # an unexpected error in the engine
+
+
+RETRYABLE_FAILURES = (FailureKind.GAVE_UP, FailureKind.SENDER, FailureKind.INTERNAL)
 
 
 def _check(column: str, enum: type[StrEnum], name: str) -> sa.CheckConstraint:
@@ -93,9 +108,13 @@ class Sender(SQLModel, table=True):
     email: str = Field(sa_column=sa.Column(sa.String(320), nullable=False))
     access_token: str | None = Field(default=None, sa_column=sa.Column(sa.Text))  # Fernet ciphertext
     refresh_token: str | None = Field(default=None, sa_column=sa.Column(sa.Text))  # Fernet ciphertext
-    token_expiry: datetime | None = _ts()
+    token_expires_at: datetime | None = _ts()
     scopes: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
-    daily_quota: int = Field(default=2000, sa_column=sa.Column(sa.Integer, nullable=False))
+    daily_quota: int = Field(default=2000, sa_column=sa.Column(sa.Integer, nullable=False, server_default="2000"))
+    # Messages sent on last_sent_date (UTC), kept by the scheduler from the settled rows; the rolling 24 h count
+    # (services/quota.py) is what limits sending.
+    daily_sent: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    last_sent_date: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
     status: str = Field(default=SenderStatus.ACTIVE, sa_column=sa.Column(
         sa.String(20), nullable=False, server_default=SenderStatus.ACTIVE.value))
     quota_reset_at: datetime | None = _ts()  # quota_exhausted until then (the time Gmail names)
@@ -126,6 +145,9 @@ class EmailJob(SQLModel, table=True):
     total_recipients: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
     sent_count: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
     failed_count: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    delivery_unknown_count: int = Field(default=0, sa_column=sa.Column(
+        sa.Integer, nullable=False, server_default="0"))
+    send_at: datetime | None = _ts()  # a scheduled job starts then
     sender_ids: list[int] | None = Field(default=None, sa_column=sa.Column(JSONB))  # chosen senders; None = all
     error_message: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     is_test: bool | None = Field(default=None, sa_column=sa.Column(sa.Boolean))  # "Send test to myself"; NULL = no
@@ -142,15 +164,18 @@ class EmailRecipient(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("job_id", "email", name="uq_email_recipients_job_email"),
         _check("status", RecipientStatus, "ck_email_recipients_status"),
+        sa.CheckConstraint("failure_kind IS NULL OR failure_kind IN ("
+                           + ", ".join(f"'{k.value}'" for k in FailureKind) + ")",
+                           name="ck_email_recipients_failure_kind"),
         sa.Index("ix_email_recipients_job_status", "job_id", "status"),
         sa.Index("ix_email_recipients_sender_sent_at", "sender_id", "sent_at"),
         sa.Index("ix_email_recipients_job_settled_at", "job_id", "settled_at",
                  postgresql_where=sa.text("settled_at IS NOT NULL")),
         sa.Index("ix_email_recipients_lease", "lease_expires_at",
                  postgresql_where=sa.text("status = 'sending'")),
-        # Sends that may have been delivered though their row failed: they count against the daily quota.
+        # Sends that may have been delivered: they count against the daily quota.
         sa.Index("ix_email_recipients_sender_unknown", "sender_id", "settled_at",
-                 postgresql_where=sa.text("status = 'failed' AND error_message LIKE 'delivery unknown%'")),
+                 postgresql_where=sa.text("status = 'delivery_unknown'")),
     )
 
     id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, primary_key=True))
@@ -170,3 +195,7 @@ class EmailRecipient(SQLModel, table=True):
     settled_at: datetime | None = _ts()  # when the row became sent or failed
     gmail_message_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(255)))
     error_message: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    failure_kind: str | None = Field(default=None, sa_column=sa.Column(sa.String(20)))  # FailureKind, when failed
+    claimed_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))  # worker process of the claim
+    created_at: datetime = _created()
+    updated_at: datetime = _created()  # changes with every status change

@@ -1,8 +1,10 @@
-"""Email jobs of the signed-in user: create (CSV upload or JSON), list, progress, recipients, cancel."""
+"""Email jobs of the signed-in user: create (CSV upload or JSON, now or scheduled), list, progress, recipients,
+pause, resume, reschedule, start now, retry, cancel."""
 
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -34,6 +36,8 @@ class JobRequest(BaseModel):
     html_content: Text = Field(max_length=2_000_000)
     recipients: list[dict[Text, Any]]
     sender_ids: list[int] | None = None
+    send_at: datetime | None = Field(None, description="ISO 8601 with an offset: the job is `scheduled` until then "
+                                                       "(at most a year ahead; not in the past)")
 
     @field_validator("recipients")
     @classmethod
@@ -54,14 +58,17 @@ _UPLOAD_FORM = {"type": "object", "required": ["subject", "html_content", "recip
     "subject": {"type": "string"}, "html_content": {"type": "string"},
     "recipients": {"type": "string", "format": "binary", "description": "CSV file with a header row"},
     "email_column": {"type": "string", "description": "the header of the address column, if not 'email'"},
-    "sender_ids": {"type": "string", "description": "comma-separated sender ids; default: all active senders"}}}
+    "sender_ids": {"type": "string", "description": "comma-separated sender ids; default: all active senders"},
+    "send_at": {"type": "string", "format": "date-time",
+                "description": "ISO 8601 with an offset: the job is scheduled until then"}}}
 
 
 @router.post("", status_code=201, openapi_extra={"requestBody": {"required": True, "content": {
     "application/json": {"schema": JobRequest.model_json_schema()},
     "multipart/form-data": {"schema": _UPLOAD_FORM}}}})
 async def create_job(request: Request, user: CurrentUser, session: SessionDep) -> jobs.JobCreated:
-    """Create and start a job from a multipart CSV upload or a JSON body."""
+    """Create and start a job from a multipart CSV upload or a JSON body; with `send_at`, it is `scheduled` until
+    then."""
     jobs.check_job_rate(user)  # before the body is read or parsed: the costly part is what the limit protects
     limit = get_settings().max_upload_mb * 1024 * 1024
     body = await _bounded_body(request, limit + _FORM_ALLOWANCE)
@@ -104,7 +111,8 @@ async def _multipart(request: Request, body: bytes, limit: int) -> dict[str, Any
     return {"name": form_text(form.get("name"), "name") or None, "subject": form_text(form.get("subject"), "subject"),
             "html_content": form_text(form.get("html_content"), "html_content"),
             "data": data, "email_column": form_text(form.get("email_column"), "email_column") or None,
-            "sender_ids": _ids(str(form.get("sender_ids") or ""))}
+            "sender_ids": _ids(str(form.get("sender_ids") or "")),
+            "send_at": form_text(form.get("send_at"), "send_at") or None}
 
 
 def _json_body(body: bytes) -> JobRequest:
@@ -143,7 +151,7 @@ def job_status(job_id: int, user: CurrentUser, session: SessionDep) -> jobs.JobS
 
 @router.get("/{job_id}/recipients", response_model=None)
 def recipients(job_id: int, user: CurrentUser, session: SessionDep,
-               status: Literal["pending", "sent", "failed", "cancelled"] | None = None,
+               status: Literal["pending", "sent", "failed", "cancelled", "delivery_unknown"] | None = None,
                q: Text | None = Query(None, max_length=320), limit: int = Query(50, ge=1, le=1000),
                offset: Offset = 0, format: Literal["json", "csv"] = "json",
                ) -> jobs.RecipientPage | StreamingResponse:
@@ -158,5 +166,57 @@ def recipients(job_id: int, user: CurrentUser, session: SessionDep,
 
 @router.delete("/{job_id}")
 def cancel_job(job_id: int, user: CurrentUser, session: SessionDep) -> jobs.JobView:
-    """Cancel a queued or running job; 409 once it has finished."""
+    """Cancel a job that has not finished (scheduled, queued, running or paused); 409 once it has finished."""
     return jobs.cancel_job(session=session, user_id=user.id, job_id=job_id)
+
+
+class JobChange(BaseModel):
+    """What can be changed on a job: a scheduled job's start."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    send_at: datetime = Field(description="ISO 8601 with an offset; not in the past, at most a year ahead")
+
+
+@router.patch("/{job_id}")
+def change_job(job_id: int, change: JobChange, user: CurrentUser, session: SessionDep) -> jobs.JobView:
+    """Reschedule a scheduled job; 409 in another state."""
+    return jobs.reschedule_job(session=session, user_id=user.id, job_id=job_id, send_at=change.send_at)
+
+
+@router.post("/{job_id}/pause")
+def pause_job(job_id: int, user: CurrentUser, session: SessionDep) -> jobs.JobView:
+    """Pause a queued or running job: no new send starts within 2 s; 409 in another state."""
+    return jobs.pause_job(session=session, user_id=user.id, job_id=job_id)
+
+
+@router.post("/{job_id}/resume")
+def resume_job(job_id: int, user: CurrentUser, session: SessionDep) -> jobs.JobView:
+    """Resume a paused job where it stopped; 409 in another state."""
+    return jobs.resume_job(session=session, user_id=user.id, job_id=job_id)
+
+
+@router.post("/{job_id}/start")
+def start_job(job_id: int, user: CurrentUser, session: SessionDep) -> jobs.JobView:
+    """Start a scheduled job now instead of at its `send_at`; 409 in another state."""
+    return jobs.start_job_now(session=session, user_id=user.id, job_id=job_id)
+
+
+class RetryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    include_unknown: bool = Field(False, description="also re-send recipients whose delivery is unknown (they may "
+                                                     "have received the email already)")
+
+
+@router.post("/{job_id}/retry")
+async def retry_job(job_id: int, request: Request, user: CurrentUser, session: SessionDep) -> jobs.RetryResult:
+    """Re-queue a finished job's recipients that failed for a temporary or sender-level reason (never bad
+    addresses); `{"include_unknown": true}` adds those whose delivery is unknown. 409 when nothing can be retried."""
+    body = await request.body()
+    try:
+        options = RetryRequest.model_validate_json(body) if body.strip() else RetryRequest()
+    except ValidationError as exc:
+        raise InvalidInput(validation_message(exc.errors())) from None
+    return await run_in_threadpool(jobs.retry_job, session=session, user_id=user.id, job_id=job_id,
+                                   include_unknown=options.include_unknown)

@@ -78,6 +78,10 @@ class PermanentError(SendError):
     """This recipient can never be delivered through Gmail (bad address, bad message)."""
 
 
+class DeliveryUnknown(PermanentError):
+    """The request was on its way when the connection broke: Gmail may have delivered it, so it is never retried."""
+
+
 class SenderReauth(SendError):
     """The sender's authorisation is gone: the account must be connected again."""
 
@@ -133,7 +137,7 @@ class GmailClient:
             raise TemporaryError(f"network error: {type(exc).__name__}") from None
         except (httplib2.HttpLib2Error, http.client.HTTPException, OSError):
             # A timeout or a dropped connection once the request was on its way: Gmail may have delivered it.
-            raise PermanentError(DELIVERY_UNKNOWN_NETWORK) from None
+            raise DeliveryUnknown(DELIVERY_UNKNOWN_NETWORK) from None
         if self.credentials.token != token_before:  # the library refreshed after a 401
             self.tokens = SenderTokens(self.credentials.token, self.credentials.refresh_token,
                                        _aware(self.credentials.expiry))

@@ -87,6 +87,14 @@ def _clients(value: Any) -> dict[str, dict]:
     return clients
 
 
+def _email_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = re.split(r"[\s,]+", value.strip()) if value.strip() else []
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"expected a list of email addresses, got {value!r}")
+    return tuple(sorted({_email(v) for v in value}))
+
+
 def _email(value: Any) -> str:
     if not isinstance(value, str) or not is_email(value.strip()):
         raise ConfigError(f"expected an email address, got {value!r}")
@@ -108,6 +116,7 @@ _COERCE = {
     "default_account": _email,
     "enforce_limits": _bool,
     "max_messages": lambda v: _number(v, int, minimum=1),
+    "reject_recipients": _email_list,
 }
 
 
@@ -131,6 +140,9 @@ class EmulatorConfig:
     # so a harness can see whether the client itself keeps the limits.
     enforce_limits: bool = True
     max_messages: int = 10_000
+    # Addresses Gmail refuses as recipients (400 invalidArgument "Invalid To header"), as it does for addresses
+    # that look valid but that it will not take: a permanent error for that recipient.
+    reject_recipients: tuple[str, ...] = ()
 
     def updated(self, changes: Mapping[str, Any]) -> EmulatorConfig:
         """Return a copy with `changes` validated and applied."""
@@ -152,6 +164,7 @@ class EmulatorConfig:
         """JSON-ready view of the settings."""
         data = dataclasses.asdict(self)
         data["drop_scopes"] = list(self.drop_scopes)
+        data["reject_recipients"] = list(self.reject_recipients)
         return data
 
 

@@ -94,6 +94,9 @@ async def send(emu: Emulator, req: Request, user_id: str, *, upload: bool = Fals
     except InvalidMessage as exc:
         emu.stats.count(account, "rejected")
         return google_error(400, str(exc), "invalidArgument")
+    if emu.config.reject_recipients and set(envelope.recipients) & set(emu.config.reject_recipients):
+        emu.stats.count(account, "rejected")
+        return google_error(400, "Invalid To header", "invalidArgument")
     emu.limiter.record_delivery(account, now)
     emu.stats.count(account, "sent")
     message = emu.mailbox.deliver(account, envelope, raw, now)

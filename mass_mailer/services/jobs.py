@@ -7,7 +7,7 @@ import io
 import itertools
 import json
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, computed_field, field_validator
@@ -15,16 +15,14 @@ from sqlalchemy import func, text
 from sqlmodel import Session, select
 
 from mass_mailer.errors import Conflict, InvalidInput, NotFound
-from mass_mailer.models import EmailJob, JobStatus, Sender, SenderStatus, User
-from mass_mailer.redis_client import get_redis
-from mass_mailer.services import ratelimit
+from mass_mailer.models import EmailJob, JobStatus, Sender, SenderStatus, User, utcnow
+from mass_mailer.services import coordination, lifecycle, ratelimit
+from mass_mailer.services.coordination import wake_scheduler
 from mass_mailer.services.planner import usable_senders
 from mass_mailer.services.recipients_csv import ParsedRecipients, parse_recipients_csv, parse_recipients_json
 from mass_mailer.services.templating import CompiledTemplates, check_subject, compile_templates
 from mass_mailer.settings import get_settings
 
-WAKE_KEY = "mm:scheduler:wake"
-ACTIVE = (JobStatus.QUEUED, JobStatus.IN_PROGRESS)
 SAMPLED_RENDERS = 20
 RATE_WINDOW = 60  # seconds: the current rate of a job that has been sending for longer is the one of this stretch
 MIN_RATE_SPAN = 1.0  # seconds of sending before a rate is measured at all
@@ -49,6 +47,8 @@ class JobView(BaseModel):
     total_recipients: int
     sent_count: int
     failed_count: int
+    delivery_unknown_count: int = 0  # sends whose outcome is unknown (may have been delivered); never retried unasked
+    send_at: datetime | None = None  # when a scheduled job starts
     sender_ids: list[int] | None = None
     error_message: str | None = None
     created_at: datetime
@@ -68,7 +68,7 @@ class JobView(BaseModel):
         """Recipients a cancellation left unsent (a send under way at that moment settles within seconds)."""
         if self.status != JobStatus.CANCELLED:
             return 0
-        return max(0, self.total_recipients - self.sent_count - self.failed_count)
+        return max(0, self.total_recipients - self.sent_count - self.failed_count - self.delivery_unknown_count)
 
 
 class JobPage(BaseModel):
@@ -78,28 +78,34 @@ class JobPage(BaseModel):
 
 def create_job_from_csv(*, session: Session, user: User, subject: str, html_content: str, data: bytes,
                         email_column: str | None = None, sender_ids: list[int] | None = None,
-                        name: str | None = None) -> JobCreated:
-    """Create and start a job for the recipients of an uploaded CSV file."""
+                        name: str | None = None, send_at: datetime | str | None = None) -> JobCreated:
+    """Create and start (or schedule) a job for the recipients of an uploaded CSV file."""
     _check_content(subject, html_content)
+    send_at = check_send_at(send_at)
     return create_job(session=session, user=user, subject=subject, html_content=html_content,
-                      recipients=parse_recipients_csv(data, email_column), sender_ids=sender_ids, name=name)
+                      recipients=parse_recipients_csv(data, email_column), sender_ids=sender_ids, name=name,
+                      send_at=send_at)
 
 
 def create_job_from_list(*, session: Session, user: User, subject: str, html_content: str,
                          recipients: list[dict[str, Any]], sender_ids: list[int] | None = None,
-                         is_test: bool = False, name: str | None = None) -> JobCreated:
-    """Create and start a job for recipients given as objects with an "email" field; `is_test` marks a test
-    send, listed apart from campaigns."""
+                         is_test: bool = False, name: str | None = None,
+                         send_at: datetime | str | None = None) -> JobCreated:
+    """Create and start (or schedule) a job for recipients given as objects with an "email" field; `is_test` marks
+    a test send, listed apart from campaigns."""
     _check_content(subject, html_content)
+    send_at = check_send_at(send_at)
     return create_job(session=session, user=user, subject=subject, html_content=html_content,
                       recipients=parse_recipients_json(recipients), sender_ids=sender_ids, is_test=is_test,
-                      name=name)
+                      name=name, send_at=send_at)
 
 
 def create_job(*, session: Session, user: User, subject: str, html_content: str, recipients: ParsedRecipients,
-               sender_ids: list[int] | None = None, is_test: bool = False, name: str | None = None) -> JobCreated:
-    """Store the job and its valid recipients, then wake the scheduler to start it."""
+               sender_ids: list[int] | None = None, is_test: bool = False, name: str | None = None,
+               send_at: datetime | str | None = None) -> JobCreated:
+    """Store the job and its valid recipients, then wake the scheduler to start it (now, or at `send_at`)."""
     name = check_name(name)
+    send_at = check_send_at(send_at)
     templates = _check_content(subject, html_content)
     if not recipients.valid:
         raise InvalidInput("No valid recipient in the list", rejected=recipients.rejected)
@@ -109,7 +115,8 @@ def create_job(*, session: Session, user: User, subject: str, html_content: str,
     for row in sample_rows(recipients.valid):
         templates.render(row)
     job = EmailJob(user_id=user.id, name=name, subject=subject, html_content=html_content, sender_ids=chosen,
-                   total_recipients=len(recipients.valid), is_test=is_test)
+                   total_recipients=len(recipients.valid), is_test=is_test, send_at=send_at,
+                   status=lifecycle.initial_status(send_at))
     session.add(job)
     session.flush()
     _copy_recipients(session, job.id, recipients.valid)
@@ -120,6 +127,28 @@ def create_job(*, session: Session, user: User, subject: str, html_content: str,
 
 
 MAX_NAME_CHARS = 200
+MAX_SCHEDULE_AHEAD = timedelta(days=366)
+SCHEDULE_GRACE = timedelta(seconds=60)  # a send_at this little in the past (clocks, typing) means "now"
+
+
+def check_send_at(value: datetime | str | None) -> datetime | None:
+    """A job's start time: ISO 8601 with an offset, not in the past, at most a year ahead (None: start now)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise InvalidInput("send_at must be a date and time in ISO 8601 with an offset, "
+                               "such as 2026-12-24T09:00:00+01:00") from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput("send_at needs a time zone offset, such as 2026-12-24T09:00:00+01:00")
+    now = utcnow()
+    if value < now - SCHEDULE_GRACE:
+        raise InvalidInput("send_at is in the past")
+    if value > now + MAX_SCHEDULE_AHEAD:
+        raise InvalidInput("send_at is more than a year ahead")
+    return max(value, now)
 
 
 def check_name(name: str | None) -> str | None:
@@ -185,11 +214,6 @@ def _copy_recipients(session: Session, job_id: int, valid: list[dict[str, Any]])
     cursor.copy_expert("COPY email_recipients (job_id, email, data) FROM STDIN WITH (FORMAT csv)", buffer)
 
 
-def wake_scheduler(job_id: int) -> None:
-    """Tell the scheduler a job changed, so it acts now rather than on its next tick."""
-    get_redis().lpush(WAKE_KEY, job_id)
-
-
 def owned_job(*, session: Session, user_id: int, job_id: int) -> EmailJob:
     """The user's job; NotFound for anyone else's."""
     job = session.get(EmailJob, job_id)
@@ -225,7 +249,7 @@ class JobTotals(BaseModel):
 
 _TOTALS_SQL = text("""
     SELECT count(*) FILTER (WHERE status IN ('queued', 'in_progress')),
-           coalesce(sum(greatest(0, total_recipients - sent_count - failed_count))
+           coalesce(sum(greatest(0, total_recipients - sent_count - failed_count - delivery_unknown_count))
                     FILTER (WHERE status = 'cancelled' AND finished_at > now() - interval '24 hours'), 0)
     FROM email_jobs WHERE user_id = :user_id
 """)
@@ -237,36 +261,90 @@ def job_totals(*, session: Session, user_id: int) -> JobTotals:
     return JobTotals(active=active, cancelled_24h=cancelled)
 
 
-# Recipient rows first, the job row last, in the same order as the sending engine's claims and settles.
-_CANCEL_SQL = text("""
-    UPDATE email_recipients SET status = 'cancelled', next_attempt_at = NULL
-    WHERE job_id IN (SELECT id FROM email_jobs WHERE id = ANY(:ids) AND status IN ('queued', 'in_progress'))
-      AND status = 'pending';
-    UPDATE email_jobs SET status = 'cancelled', finished_at = now(), updated_at = now(),
-           error_message = coalesce(:reason, error_message)
-    WHERE id = ANY(:ids) AND status IN ('queued', 'in_progress')
-""")
-
-
 def cancel_job(*, session: Session, user_id: int, job_id: int) -> JobView:
-    """Stop a queued or running job at once: nothing more is claimed, unsent recipients become cancelled."""
+    """Stop a job that has not finished, at once: nothing more is claimed, unsent recipients become cancelled."""
     job = owned_job(session=session, user_id=user_id, job_id=job_id)
-    if job.status not in ACTIVE:
+    if job.status not in lifecycle.JOB_OPEN or not lifecycle.cancel(session=session, job_ids=[job_id]):
+        session.refresh(job)
         raise Conflict(f"The job has already finished ({job.status})")
-    session.execute(_CANCEL_SQL, {"ids": [job_id], "reason": None})
-    session.commit()
-    session.refresh(job)
-    return JobView.model_validate(job, from_attributes=True)
+    return _fresh_view(session, job)
 
 
 def cancel_active_jobs_of_user(*, session: Session, user_id: int, reason: str) -> int:
-    """Cancel every queued or running job of a user (deactivated by an admin); how many were cancelled."""
+    """Cancel every unfinished job of a user (deactivated by an admin); how many were cancelled."""
     ids = list(session.exec(select(EmailJob.id).where(EmailJob.user_id == user_id,
-                                                      EmailJob.status.in_([s.value for s in ACTIVE]))))
+                                                      EmailJob.status.in_([s.value for s in lifecycle.JOB_OPEN]))))
     if ids:
-        session.execute(_CANCEL_SQL, {"ids": ids, "reason": reason})
+        lifecycle.cancel(session=session, job_ids=ids, reason=reason)
     session.commit()
     return len(ids)
+
+
+def pause_job(*, session: Session, user_id: int, job_id: int) -> JobView:
+    """Pause a queued or running job: no new send starts (the one under way settles); 409 in another state."""
+    job = owned_job(session=session, user_id=user_id, job_id=job_id)
+    lifecycle.pause(session=session, job_id=job_id)
+    return _fresh_view(session, job)
+
+
+def resume_job(*, session: Session, user_id: int, job_id: int) -> JobView:
+    """Resume a paused job where it stopped; 409 unless it is paused."""
+    job = owned_job(session=session, user_id=user_id, job_id=job_id)
+    lifecycle.resume(session=session, job_id=job_id)
+    _replan(job_id)
+    return _fresh_view(session, job)
+
+
+def reschedule_job(*, session: Session, user_id: int, job_id: int, send_at: datetime | str) -> JobView:
+    """Move a scheduled job's start; 409 unless it is scheduled, 400 for a time in the past or over a year away."""
+    job = owned_job(session=session, user_id=user_id, job_id=job_id)
+    when = check_send_at(send_at)
+    if when is None:
+        raise InvalidInput("send_at is required")
+    lifecycle.reschedule(session=session, job_id=job_id, send_at=when)
+    wake_scheduler(job_id)
+    return _fresh_view(session, job)
+
+
+def start_job_now(*, session: Session, user_id: int, job_id: int) -> JobView:
+    """Start a scheduled job now; 409 unless it is scheduled."""
+    job = owned_job(session=session, user_id=user_id, job_id=job_id)
+    lifecycle.start_now(session=session, job_id=job_id)
+    wake_scheduler(job_id)
+    return _fresh_view(session, job)
+
+
+class RetryResult(BaseModel):
+    job: JobView
+    requeued: int  # recipients put back to pending
+    delivery_unknown_left: int  # delivery_unknown recipients not re-queued (ask with include_unknown)
+
+
+def retry_job(*, session: Session, user_id: int, job_id: int, include_unknown: bool = False) -> RetryResult:
+    """Send again a finished job's recipients that failed for a temporary or sender-level reason (never those
+    refused for a bad address or another permanent error), and those whose delivery is unknown only when asked."""
+    job = owned_job(session=session, user_id=user_id, job_id=job_id)
+    if job.status not in lifecycle.JOB_RETRYABLE:
+        raise Conflict(f"Only a completed or failed job can be retried (this one is {job.status})")
+    requeued = lifecycle.retry(session=session, job_id=job_id, include_unknown=include_unknown)
+    view = _fresh_view(session, job)
+    if not requeued:
+        hint = (f"; {view.delivery_unknown_count} recipient(s) have an unknown delivery: retry them with "
+                "include_unknown, knowing that they may receive the email twice") if view.delivery_unknown_count else ""
+        raise Conflict(f"Nothing to retry: no recipient failed for a temporary or sender-level reason{hint}")
+    _replan(job_id)
+    return RetryResult(job=view, requeued=requeued, delivery_unknown_left=view.delivery_unknown_count)
+
+
+def _replan(job_id: int) -> None:
+    """The job runs again: its pairs are covered anew (batches that ended on the pause left nothing running)."""
+    coordination.release_live_keys(job_id)
+    wake_scheduler(job_id)
+
+
+def _fresh_view(session: Session, job: EmailJob) -> JobView:
+    session.refresh(job)
+    return JobView.model_validate(job, from_attributes=True)
 
 
 def iter_csv_rows(header: tuple[str, ...], rows: Iterable[tuple]) -> Iterator[str]:
@@ -292,6 +370,7 @@ class SenderProgress(BaseModel):
     email: str
     sent: int
     failed: int
+    delivery_unknown: int = 0
 
 
 class JobStatusView(BaseModel):
@@ -311,6 +390,8 @@ class JobStatusView(BaseModel):
     duration_seconds: int | None = None  # since the job started; start to finish once it has finished
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    delivery_unknown: int = 0  # sends whose outcome is unknown: they may have been delivered
+    send_at: datetime | None = None  # a scheduled job's start
 
 
 class RecipientView(BaseModel):
@@ -329,20 +410,20 @@ class RecipientPage(BaseModel):
 
 _BY_SENDER_SQL = text("""
     SELECT r.sender_id, s.email, count(*) FILTER (WHERE r.status = 'sent'),
-           count(*) FILTER (WHERE r.status = 'failed')
+           count(*) FILTER (WHERE r.status = 'failed'), count(*) FILTER (WHERE r.status = 'delivery_unknown')
     FROM email_recipients r JOIN senders s ON s.id = r.sender_id
-    WHERE r.job_id = :job_id AND r.status IN ('sent', 'failed')
+    WHERE r.job_id = :job_id AND r.status IN ('sent', 'failed', 'delivery_unknown')
     GROUP BY r.sender_id, s.email ORDER BY r.sender_id
 """)
 # The first and last settled sends, and the sends of the last RATE_WINDOW seconds: index range scans on
 # (job_id, settled_at), so their cost does not grow with the job.
 _TIMING_SQL = text("""
     SELECT (SELECT settled_at FROM email_recipients WHERE job_id = :job_id AND settled_at IS NOT NULL
-              AND status IN ('sent', 'failed') ORDER BY settled_at LIMIT 1),
+              AND status IN ('sent', 'failed', 'delivery_unknown') ORDER BY settled_at LIMIT 1),
            (SELECT settled_at FROM email_recipients WHERE job_id = :job_id AND settled_at IS NOT NULL
-              AND status IN ('sent', 'failed') ORDER BY settled_at DESC LIMIT 1),
+              AND status IN ('sent', 'failed', 'delivery_unknown') ORDER BY settled_at DESC LIMIT 1),
            (SELECT count(*) FROM email_recipients WHERE job_id = :job_id AND settled_at IS NOT NULL
-              AND settled_at > now() - make_interval(secs => :window) AND status IN ('sent', 'failed')),
+              AND settled_at > now() - make_interval(secs => :window) AND status IN ('sent', 'failed', 'delivery_unknown')),
            now()
 """)
 _PER_MINUTE_SQL = text("""
@@ -358,25 +439,28 @@ _UNSETTLED_SQL = text("SELECT count(*) FROM email_recipients WHERE job_id = :job
 def job_status(*, session: Session, user_id: int, job_id: int) -> JobStatusView:
     """Progress of a job: counts, its measured pace, an estimate of the time left, per sender."""
     job = owned_job(session=session, user_id=user_id, job_id=job_id)
-    progress = [SenderProgress(sender_id=sid, email=email, sent=sent, failed=failed)
-                for sid, email, sent, failed in session.execute(_BY_SENDER_SQL, {"job_id": job_id})]
-    active = job.status in ACTIVE
-    settled = job.sent_count + job.failed_count
+    progress = [SenderProgress(sender_id=sid, email=email, sent=sent, failed=failed, delivery_unknown=unknown)
+                for sid, email, sent, failed, unknown in session.execute(_BY_SENDER_SQL, {"job_id": job_id})]
+    active = job.status in lifecycle.JOB_OPEN
+    settled = job.sent_count + job.failed_count + job.delivery_unknown_count
     pending = max(0, job.total_recipients - settled if active
                   else session.execute(_UNSETTLED_SQL, {"job_id": job_id}).scalar_one())
     first, last, recent, now = session.execute(_TIMING_SQL, {"job_id": job_id, "window": RATE_WINDOW}).one()
     current, average = measured_rates(settled=settled, first=first, last=last, recent=recent, now=now,
                                       finished=not active)
-    usable = usable_senders(session=session, job=job) if active and pending else {}
+    running = job.status in lifecycle.JOB_ENGINE
+    usable = usable_senders(session=session, job=job) if running and pending else {}
     waiting = None
-    if active and pending and not usable:
+    if running and pending and not usable:
         waiting = "waiting: no sender can send now (daily quota used, reconnect needed, or Gmail limit)"
     return JobStatusView(
         id=job.id, status=job.status, total=job.total_recipients, sent=job.sent_count, failed=job.failed_count,
         pending=pending, cancelled=max(0, job.total_recipients - settled - pending) if not active else 0,
         percent=round(100.0 * settled / job.total_recipients, 1) if job.total_recipients else 0,
         rate_per_minute=round(current or 0.0, 1),
-        eta_seconds=time_left(pending=pending, senders=len(usable), measured=current),
+        eta_seconds=time_left(pending=pending, senders=len(usable), measured=current) if running or not pending
+        else None,
+        delivery_unknown=job.delivery_unknown_count, send_at=job.send_at,
         average_rate_per_minute=None if average is None else round(average, 1),
         duration_seconds=_seconds_between(job.started_at, job.finished_at or (now if active else None)),
         started_at=job.started_at, finished_at=job.finished_at, senders=progress, waiting_reason=waiting)

@@ -1,7 +1,8 @@
 """Planning: which senders work on a job, and queueing batches for the ones not already covered.
 
 A batch is "up to N sends of job J through sender S"; it claims any sendable recipient of the job, so work
-moves by itself to whichever of the job's senders can still send, and a duplicated batch is harmless.
+moves by itself to whichever of the job's senders can still send, and a duplicated batch is harmless. The planner
+covers pairs that no batch covers; a running batch continues itself (see services/lifecycle.py).
 """
 
 from __future__ import annotations
@@ -12,30 +13,20 @@ from collections.abc import Callable
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from mass_mailer.models import EmailJob, JobStatus, Sender, SenderStatus, utcnow
+from mass_mailer.models import EmailJob, JobStatus, Sender, SenderStatus
 from mass_mailer.redis_client import get_redis
+from mass_mailer.services import lifecycle
+from mass_mailer.services.coordination import QUEUED, live_key
 from mass_mailer.services.quota import remaining_today
-from mass_mailer.services.sending import live_key
 from mass_mailer.settings import get_settings
 
 Enqueue = Callable[[int, int, int], None]  # (job_id, sender_id, limit) → queue one batch
 DISPATCH_TTL = 120  # seconds a queued batch covers its pair before it starts and refreshes the mark
 
 # Pending rows due now or soon; rows resting in a long backoff wait for a later tick.
-_START_SQL = text("""
-    UPDATE email_jobs SET status = 'in_progress', started_at = now(), updated_at = now()
-    WHERE id = :job_id AND status = 'queued'
-""")
 _DUE_SQL = text("""
     SELECT count(*) FROM email_recipients WHERE job_id = :job_id AND status = 'pending'
       AND (next_attempt_at IS NULL OR next_attempt_at <= now() + interval '30 seconds')
-""")
-_FAIL_PENDING_SQL = text("""
-    WITH r AS (UPDATE email_recipients SET status = 'failed', error_message = :reason, settled_at = now()
-               WHERE job_id = :job_id AND status = 'pending' RETURNING 1)
-    UPDATE email_jobs SET failed_count = failed_count + (SELECT count(*) FROM r), status = 'failed',
-           error_message = :reason, finished_at = now(), updated_at = now()
-    WHERE id = :job_id
 """)
 
 
@@ -56,17 +47,13 @@ def usable_senders(*, session: Session, job: EmailJob) -> dict[int, int]:
 def dispatch_job(*, session: Session, job_id: int, enqueue: Enqueue) -> int:
     """Start a queued job and queue batches for its usable senders that no batch covers; batches queued."""
     job = session.get(EmailJob, job_id)
-    if job is None or job.status not in (JobStatus.QUEUED, JobStatus.IN_PROGRESS):
+    if job is None or job.status not in lifecycle.JOB_ENGINE:
         return 0
     if not job_senders(session=session, job=job):
-        _fail_job(session=session, job_id=job_id, reason="no sender left: the job's senders were removed")
+        lifecycle.fail(session=session, job_id=job_id, reason="no sender left: the job's senders were removed")
         return 0
-    if job.status == JobStatus.QUEUED:
-        # Conditional: a cancellation committed since the job was read must not be overwritten.
-        started = session.execute(_START_SQL, {"job_id": job_id}).rowcount
-        session.commit()
-        if not started:
-            return 0
+    if job.status == JobStatus.QUEUED and not lifecycle.start(session=session, job_id=job_id):
+        return 0  # cancelled or paused since it was read
     pending = session.execute(_DUE_SQL, {"job_id": job_id}).scalar_one()
     usable = usable_senders(session=session, job=job)
     session.commit()
@@ -84,15 +71,10 @@ def _queue_batches(job_id: int, usable: dict[int, int], pending: int, enqueue: E
     per_sender = min(per_sender, max(1, math.ceil(pending / len(usable) / 10)))
     queued = 0
     for sender_id, left in usable.items():
-        if not redis.set(live_key(job_id, sender_id), 1, ex=DISPATCH_TTL, nx=True):
+        if not redis.set(live_key(job_id, sender_id), QUEUED, ex=DISPATCH_TTL, nx=True):
             continue  # a batch is queued or running for this pair
         limit = min(left, settings.send_batch_size)
         for _ in range(per_sender):
             enqueue(job_id, sender_id, limit)
             queued += 1
     return queued
-
-
-def _fail_job(*, session: Session, job_id: int, reason: str) -> None:
-    session.execute(_FAIL_PENDING_SQL, {"job_id": job_id, "reason": reason})
-    session.commit()

@@ -9,26 +9,18 @@ from sqlmodel import Session
 
 from mass_mailer.models import utcnow
 from mass_mailer.redis_client import get_redis
+from mass_mailer.services.coordination import pace_key
 from mass_mailer.services.metrics import SENDS_KEY
 
 WINDOW = timedelta(hours=24)
-# Sent rows in the window, rows claimed for a send under way (they may be delivered any moment), and failed rows
-# whose delivery is unknown (Gmail may have delivered them).
-_UNKNOWN = "status = 'failed' AND error_message LIKE 'delivery unknown%'"
-USED_BY_SENDER_SQL = f"""
-    (SELECT count(*) FROM email_recipients
-      WHERE sender_id = {{sender}} AND status = 'sent' AND sent_at > {{cutoff}})
-  + (SELECT count(*) FROM email_recipients WHERE sender_id = {{sender}} AND status = 'sending')
-  + (SELECT count(*) FROM email_recipients
-      WHERE sender_id = {{sender}} AND {_UNKNOWN} AND settled_at > {{cutoff}})
-"""
-
-_USAGE_SQL = text(f"""
+# Sent rows in the window, rows claimed for a send under way (they may be delivered any moment), and rows whose
+# delivery is unknown (Gmail may have delivered them): the same rule as the claim's (lifecycle.USED_BY_SENDER_SQL).
+_USAGE_SQL = text("""
     SELECT sender_id, count(*) AS used
     FROM email_recipients
     WHERE sender_id = ANY(:ids)
       AND (status = 'sending' OR (status = 'sent' AND sent_at > :cutoff)
-           OR ({_UNKNOWN} AND settled_at > :cutoff))
+           OR (status = 'delivery_unknown' AND settled_at > :cutoff))
     GROUP BY sender_id
 """)
 
@@ -85,6 +77,6 @@ class SenderPace:
 
     def try_acquire(self, sender_id: int, *, count: str | None = None) -> float:
         """Take one call slot now: 0.0, or the seconds to wait before asking again; `count` a send outcome too."""
-        wait_ms = self._script(keys=[f"mm:pace:{sender_id}", SENDS_KEY],
+        wait_ms = self._script(keys=[pace_key(sender_id), SENDS_KEY],
                                args=[60_000 + PACE_MARGIN_MS, self.per_minute, 60_000 // self.per_minute, count or ""])
         return int(wait_ms) / 1000

@@ -1,4 +1,5 @@
-"""Periodic duties: recover stranded claims, bring rested senders back, start and re-plan jobs, finish them."""
+"""Periodic duties: recover stranded claims, bring rested senders back, start scheduled jobs, cover jobs with
+batches, complete them. The state changes themselves are the lifecycle's (services/lifecycle.py)."""
 
 from __future__ import annotations
 
@@ -11,100 +12,89 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from mass_mailer.db import get_engine
-from mass_mailer.models import EmailJob, JobStatus, User
+from mass_mailer.models import EmailJob, User
 from mass_mailer.redis_client import get_redis
-from mass_mailer.services.jobs import ACTIVE, WAKE_KEY, cancel_active_jobs_of_user
+from mass_mailer.services import lifecycle
+from mass_mailer.services.coordination import SCHEDULER_LOCK_KEY, WAKE_KEY, WorkerWatch, project_paused
+from mass_mailer.services.jobs import cancel_active_jobs_of_user
 from mass_mailer.services.planner import Enqueue, dispatch_job
-from mass_mailer.services.sending import DELIVERY_UNKNOWN, FINISH_SQL, project_paused
 from mass_mailer.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-LOCK_KEY = "mm:scheduler:lock"
 RECONCILE_EVERY = 60.0
-
-# A claim whose lease expired belonged to a worker that died during the send: Gmail may have delivered it,
-# so it is failed (never retried: a retry could deliver twice). Unclaimed work is untouched and stays pending.
-_RECOVER_SQL = text("""
-    WITH r AS (UPDATE email_recipients SET status = 'failed', error_message = :reason, lease_expires_at = NULL,
-                                           settled_at = now()
-               WHERE status = 'sending' AND lease_expires_at < now() RETURNING job_id)
-    UPDATE email_jobs j SET failed_count = j.failed_count + c.n, updated_at = now()
-    FROM (SELECT job_id, count(*) AS n FROM r GROUP BY job_id) c WHERE j.id = c.job_id
-""")
-# Rows a settle put back to pending while their job was being cancelled or failed: nothing will claim them.
-# Such a settle lands within one send of the job stopping, so only recently stopped jobs are looked at.
-_ORPHANS_SQL = text("""
-    UPDATE email_recipients r
-    SET status = CASE j.status WHEN 'cancelled' THEN 'cancelled' ELSE 'failed' END,
-        error_message = coalesce(r.error_message, j.error_message, 'the job stopped before this recipient was sent'),
-        settled_at = now(), next_attempt_at = NULL
-    FROM email_jobs j
-    WHERE r.job_id = j.id AND r.status = 'pending' AND j.status IN ('cancelled', 'failed')
-      AND j.finished_at > now() - interval '1 hour'
-""")
-_RESTED_SQL = text("""
-    UPDATE senders SET status = 'active', quota_reset_at = NULL, updated_at = now()
-    WHERE status = 'quota_exhausted' AND deleted_at IS NULL AND quota_reset_at <= now()
-""")
-_RECONCILE_SQL = text("""
-    UPDATE email_jobs j SET sent_count = c.sent, failed_count = c.failed
-    FROM (SELECT job_id, count(*) FILTER (WHERE status = 'sent') AS sent,
-                 count(*) FILTER (WHERE status = 'failed') AS failed
-          FROM email_recipients WHERE job_id IN (SELECT id FROM email_jobs WHERE status = 'in_progress')
-          GROUP BY job_id) c
-    WHERE j.id = c.job_id AND (j.sent_count, j.failed_count) IS DISTINCT FROM (c.sent, c.failed)
-""")
+# The jobs the engine works on, oldest first.
+_ENGINE_JOBS = text(f"SELECT id FROM email_jobs WHERE status IN ({lifecycle.sql_list(lifecycle.JOB_ENGINE)}) ORDER BY id")
 
 
-def tick(*, enqueue: Enqueue, reconcile: bool = False) -> None:
-    """One round of every duty."""
+def tick(*, enqueue: Enqueue, reconcile: bool = False, watch: WorkerWatch | None = None) -> None:
+    """One round of every duty, in this order: recover dead workers' claims, wake rested senders, settle what
+    stopped jobs left, start scheduled jobs that are due, cover the engine's jobs with batches, complete the
+    finished ones."""
+    watch = watch or WorkerWatch()
+    dead = watch.dead()
     with Session(get_engine(), expire_on_commit=False) as session:
-        recovered = session.execute(_RECOVER_SQL, {"reason": DELIVERY_UNKNOWN}).rowcount
-        rested = session.execute(_RESTED_SQL).rowcount
-        session.execute(_ORPHANS_SQL)
+        recovered = lifecycle.recover_stranded(session=session, dead_workers=dead)
+        if dead:
+            watch.forget(dead)  # after their claims are settled: their pairs are covered anew below
+            log.warning("worker process(es) %s stopped; their sends under way became delivery unknown (%s)",
+                        ", ".join(dead), recovered)
+        elif recovered:
+            log.warning("%s claim(s) outlived their lease; they became delivery unknown", recovered)
+        rested = lifecycle.wake_rested_senders(session=session)
+        if rested:
+            log.info("%s sender(s) back from Gmail's daily limit", rested)
+        lifecycle.tidy_orphans(session=session)
         if reconcile:
-            session.execute(_RECONCILE_SQL)
-        session.commit()
-        if recovered or rested:
-            log.info("stranded claims failed as delivery unknown in %s job(s); %s sender(s) back from quota rest",
-                     recovered, rested)
+            lifecycle.reconcile_counters(session=session)
         _cancel_jobs_of_inactive_owners(session)
+        started = lifecycle.start_due(session=session)
+        if started:
+            log.info("scheduled job(s) %s are due and start", ", ".join(map(str, started)))
         if project_paused():
             return
-        active = list(session.exec(select(EmailJob.id).where(
-            EmailJob.status.in_([JobStatus.QUEUED.value, JobStatus.IN_PROGRESS.value])).order_by(EmailJob.id)))
+        active = [row[0] for row in session.execute(_ENGINE_JOBS)]
+        session.commit()
         for job_id in active:
             dispatch_job(session=session, job_id=job_id, enqueue=enqueue)
-            session.execute(FINISH_SQL, {"job_id": job_id})
-            session.commit()
+        for job_id in lifecycle.complete_finished(session=session, job_ids=active):
+            log.info("job %s completed", job_id)
 
 
 def _cancel_jobs_of_inactive_owners(session: Session) -> None:
     """Finish a deactivation whose own cancelling did not happen (e.g. the web process stopped in between): the
     claim already sends nothing for such a job; this ends it, its unsent recipients becoming cancelled."""
     owners = session.exec(select(EmailJob.user_id).join(User, User.id == EmailJob.user_id).where(
-        EmailJob.status.in_([s.value for s in ACTIVE]), User.is_active.is_(False)).distinct()).all()
+        EmailJob.status.in_([s.value for s in lifecycle.JOB_OPEN]), User.is_active.is_(False)).distinct()).all()
     for user_id in owners:
         cancelled = cancel_active_jobs_of_user(session=session, user_id=user_id, reason="user deactivated")
         log.info("cancelled %s job(s) of deactivated user %s", cancelled, user_id)
 
 
 def run(*, enqueue: Enqueue, stop: threading.Event) -> None:
-    """Tick every SCHEDULER_INTERVAL_SECONDS (or at once when a job is created) while holding the lock."""
+    """Tick every SCHEDULER_INTERVAL_SECONDS (or at once when woken) while holding the lock. A lost connection to
+    PostgreSQL or Redis is ridden out: logged once, retried with a growing pause, logged again when it is back."""
     interval = get_settings().scheduler_interval_seconds
-    redis, me = get_redis(), uuid.uuid4().hex
-    last_reconcile = 0.0
+    me, watch = uuid.uuid4().hex, WorkerWatch()
+    last_reconcile, failing, backoff = 0.0, False, 0.5
     while not stop.is_set():
-        if _hold_lock(redis, me, ttl=max(10, int(interval * 5))):
-            reconcile = time.monotonic() - last_reconcile > RECONCILE_EVERY
-            try:
-                tick(enqueue=enqueue, reconcile=reconcile)
+        try:
+            redis = get_redis()
+            if _hold_lock(redis, me, ttl=max(10, int(interval * 5))):
+                reconcile = time.monotonic() - last_reconcile > RECONCILE_EVERY
+                tick(enqueue=enqueue, reconcile=reconcile, watch=watch)
                 last_reconcile = time.monotonic() if reconcile else last_reconcile
-            except Exception:  # noqa: BLE001 - one bad round must not stop the scheduler
-                log.exception("scheduler round failed")
-        redis.blpop([WAKE_KEY], timeout=max(1, int(interval)))
-        redis.delete(WAKE_KEY)
+            if failing:
+                log.info("scheduler: connections are back")
+            failing, backoff = False, 0.5
+            redis.blpop([WAKE_KEY], timeout=max(1, int(interval)))
+            redis.delete(WAKE_KEY)
+        except Exception as exc:  # noqa: BLE001 - one bad round (a lost connection included) must not stop it
+            if not failing:
+                log.exception("scheduler round failed (%s); retrying", type(exc).__name__)
+            failing = True
+            stop.wait(backoff)
+            backoff = min(backoff * 2, 10.0)
 
 
 _RENEW_LUA = """
@@ -115,4 +105,4 @@ return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) and 1 or 0
 
 def _hold_lock(redis, me: str, ttl: int) -> bool:
     """Take or keep the scheduler lock, so that two schedulers never work at once."""
-    return bool(redis.eval(_RENEW_LUA, 1, LOCK_KEY, me, ttl))
+    return bool(redis.eval(_RENEW_LUA, 1, SCHEDULER_LOCK_KEY, me, ttl))

@@ -14,8 +14,8 @@ from sqlmodel import Session, select
 from mass_mailer import crypto
 from mass_mailer.errors import DomainError, InvalidInput, NotFound
 from mass_mailer.gmail import credentials, oauth
-from mass_mailer.models import Sender, SenderStatus, utcnow
-from mass_mailer.services import callback_errors, oauth_flows, quota, ratelimit
+from mass_mailer.models import Sender, utcnow
+from mass_mailer.services import callback_errors, lifecycle, oauth_flows, quota, ratelimit
 from mass_mailer.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -114,8 +114,8 @@ def store_connected_sender(*, session: Session, user_id: int, email: str, grant:
                                       "later; remove the app's access in your Google account and connect again")
     now = utcnow()
     fresh = {"access_token": crypto.encrypt(grant.access_token), "refresh_token": crypto.encrypt(grant.refresh_token),
-             "token_expiry": grant.expiry, "scopes": " ".join(sorted(grant.scopes)), "status": SenderStatus.ACTIVE,
-             "quota_reset_at": None, "last_error": None, "deleted_at": None, "updated_at": now}
+             "token_expires_at": grant.expiry, "scopes": " ".join(sorted(grant.scopes)), "deleted_at": None,
+             "updated_at": now}
     if daily_quota is not None:
         fresh["daily_quota"] = daily_quota
     row = {"user_id": user_id, "email": email.strip().lower(), "created_at": now,
@@ -123,7 +123,7 @@ def store_connected_sender(*, session: Session, user_id: int, email: str, grant:
     statement = insert(Sender).values(**row).on_conflict_do_update(
         constraint="uq_senders_user_email", set_=fresh).returning(Sender.id)
     sender_id = session.execute(statement).scalar_one()
-    session.commit()
+    lifecycle.reactivate_sender(session=session, sender_id=sender_id, reconnected=True)  # commits
     log.info("sender %s connected for user %s", sender_id, user_id)
     return session.get(Sender, sender_id, populate_existing=True)
 
@@ -172,7 +172,7 @@ def delete_sender(*, session: Session, user_id: int, sender_id: int) -> None:
     except crypto.TokenDecryptionError:
         token = None  # nothing to revoke with; the sender is removed all the same
         log.warning("sender %s removed without revoking its access at Google: %s", sender_id, UNREADABLE_TOKENS)
-    sender.access_token = sender.refresh_token = sender.token_expiry = None
+    sender.access_token = sender.refresh_token = sender.token_expires_at = None
     sender.deleted_at = sender.updated_at = utcnow()
     session.add(sender)
     session.commit()
@@ -183,7 +183,7 @@ def delete_sender(*, session: Session, user_id: int, sender_id: int) -> None:
 def load_tokens(sender: Sender) -> credentials.SenderTokens:
     """The sender's tokens, decrypted, for sending; crypto.TokenDecryptionError when no configured key fits."""
     return credentials.SenderTokens(access_token=crypto.decrypt(sender.access_token),
-                                    refresh_token=crypto.decrypt(sender.refresh_token), expiry=sender.token_expiry)
+                                    refresh_token=crypto.decrypt(sender.refresh_token), expiry=sender.token_expires_at)
 
 
 def save_refreshed_tokens(*, session: Session, sender_id: int, tokens: credentials.SenderTokens) -> None:
@@ -191,26 +191,18 @@ def save_refreshed_tokens(*, session: Session, sender_id: int, tokens: credentia
     sender = session.get(Sender, sender_id, with_for_update=True)
     if sender is None or sender.deleted_at is not None:
         return
-    sender.access_token, sender.token_expiry = crypto.encrypt(tokens.access_token), tokens.expiry
+    sender.access_token, sender.token_expires_at = crypto.encrypt(tokens.access_token), tokens.expiry
     if tokens.refresh_token:
         sender.refresh_token = crypto.encrypt(tokens.refresh_token)
-    if sender.status == SenderStatus.REAUTH_REQUIRED:
-        sender.status, sender.last_error = SenderStatus.ACTIVE, None
     sender.updated_at = utcnow()
     session.add(sender)
     session.commit()
+    lifecycle.reactivate_sender(session=session, sender_id=sender_id)  # a sender that refreshes is healthy again
 
 
 def mark_reauth_required(*, session: Session, sender_id: int, reason: str) -> None:
     """Google refused the sender's refresh token: it sends nothing until its user connects it again."""
-    sender = session.get(Sender, sender_id, with_for_update=True)
-    if sender is None:
-        return
-    sender.status, sender.last_error = SenderStatus.REAUTH_REQUIRED, f"Reconnect needed: {reason}"[:500]
-    sender.updated_at = utcnow()
-    session.add(sender)
-    session.commit()
-    log.warning("sender %s needs reconnecting: %s", sender_id, reason)
+    lifecycle.require_reauth(session=session, sender_id=sender_id, reason=reason)
 
 
 def check_sender(*, session: Session, sender_id: int, user_id: int) -> SenderView:

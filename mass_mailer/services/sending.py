@@ -2,11 +2,11 @@
 
 A recipient row is claimed (pending → sending, with a lease) in the same transaction that checks the job is
 still in progress, its owner still an active user, the sender active and under its daily quota; it is settled
-right after the send (sent, failed, or back to pending for a retry), together with the batch's next claim when
-the next pace slot is at most SETTLE_HOLD away, else on its own. A redelivered or duplicated queue message finds
-nothing to claim. A row still `sending` when its lease expires belonged to a worker that died mid-send: it may
-or may not have been delivered, so it is failed as "delivery unknown" rather than retried (see
-`recover_expired_leases`).
+right after the send (sent, failed, delivery_unknown, or back to pending for a retry), together with the batch's
+next claim when the next pace slot is at most SETTLE_HOLD away, else on its own. A redelivered or duplicated queue
+message finds nothing to claim. The statements are the lifecycle's (services/lifecycle.py); a row still `sending`
+whose worker died mid-send may or may not have been delivered, so the scheduler makes it delivery_unknown rather
+than retrying it (`lifecycle.recover_stranded`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -28,84 +28,22 @@ from mass_mailer.db import get_engine
 from mass_mailer.errors import DomainError
 from mass_mailer.gmail import client as gmail
 from mass_mailer.gmail.mime import build_message, to_raw
-from mass_mailer.models import EmailJob, JobStatus, Sender, SenderStatus, User, utcnow
+from mass_mailer.models import EmailJob, FailureKind, JobStatus, Sender, SenderStatus, User, utcnow
 from mass_mailer.redis_client import get_redis
-from mass_mailer.services import metrics, senders
-from mass_mailer.services.quota import USED_BY_SENDER_SQL, SenderPace
+from mass_mailer.services import coordination, lifecycle, metrics, senders
+from mass_mailer.services.coordination import live_key
+from mass_mailer.services.quota import SenderPace
 from mass_mailer.services.templating import CompiledTemplates, compile_for_sending
 from mass_mailer.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-DELIVERY_UNKNOWN = "delivery unknown: the worker stopped during the send; not retried to avoid a duplicate"
-PROJECT_PAUSE_KEY = "mm:project_paused_until"
 PROJECT_PAUSE = timedelta(hours=1)
 MAX_IDLE_WAIT = 30.0  # a batch waits this long at most for a retry coming due, else ends
 LIVE_TTL = 30  # seconds a (job, sender) pair counts as covered after its batch last claimed
 SETTLE_HOLD = 0.1  # seconds a settle may wait for the next pace slot, to share the next claim's round trip
 # Set when the worker shuts down: batches stop between two sends (never during one) and hand over.
 STOPPING = threading.Event()
-
-_USED_SQL = USED_BY_SENDER_SQL.format(sender=":sender_id", cutoff="now() - interval '24 hours'")
-# The lock on the sender comes first, in its own statement, so that the quota is counted with a snapshot taken
-# after the previous claim of this sender committed.
-_LOCK_SENDER = "SELECT pg_advisory_xact_lock(7001, :sender_id);"
-_CLAIM_CTES = f"""
-    pick AS (
-        SELECT r.id FROM email_recipients r
-        WHERE r.job_id = :job_id AND r.status = 'pending'
-          AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= now())
-          AND EXISTS (SELECT 1 FROM email_jobs j JOIN users u ON u.id = j.user_id
-                      WHERE j.id = :job_id AND j.status = 'in_progress' AND u.is_active)
-          AND EXISTS (SELECT 1 FROM senders s WHERE s.id = :sender_id AND s.status = 'active'
-                        AND s.deleted_at IS NULL
-                        AND s.daily_quota > {_USED_SQL})
-        LIMIT 1 FOR UPDATE SKIP LOCKED
-    ),
-    claimed AS (
-        UPDATE email_recipients r
-        SET status = 'sending', sender_id = :sender_id, attempts = r.attempts + 1,
-            lease_expires_at = clock_timestamp() + make_interval(secs => :lease)
-        FROM pick WHERE r.id = pick.id
-        RETURNING r.id, r.email, r.data, r.attempts
-    )"""
-_SETTLED = ("settled AS (UPDATE email_recipients SET {changes}, lease_expires_at = NULL "
-            "WHERE id = :id AND status = 'sending' RETURNING job_id)")
-_COUNTED = (", counted AS (UPDATE email_jobs SET {counter} = {counter} + 1, updated_at = now() "
-            "WHERE id IN (SELECT job_id FROM settled))")
-_SETTLE_CTES = {
-    "sent": _SETTLED.format(changes="status = 'sent', sent_at = now(), settled_at = now(), error_message = NULL, "
-                                    "gmail_message_id = :message_id, next_attempt_at = NULL")
-            + _COUNTED.format(counter="sent_count"),
-    "failed": _SETTLED.format(changes="status = 'failed', settled_at = now(), error_message = :reason")
-              + _COUNTED.format(counter="failed_count"),
-    # A retry inside a job that was cancelled or failed meanwhile must not stay pending forever.
-    "retry": _SETTLED.format(changes="status = (SELECT CASE j.status WHEN 'cancelled' THEN 'cancelled' "
-                                     "WHEN 'failed' THEN 'failed' ELSE 'pending' END FROM email_jobs j "
-                                     "WHERE j.id = email_recipients.job_id), "
-                                     "sender_id = NULL, error_message = :reason, "
-                                     "next_attempt_at = now() + make_interval(secs => :delay), "
-                                     "attempts = attempts - :refund"),
-}
-# Locks are always taken recipient rows first, the job row last (and nothing after it), here as in cancelling and
-# recovering: a claim may wait for a recipient row, so holding the job row meanwhile could deadlock.
-# The connection runs in autocommit: one round trip per call below, the statements of each run as one transaction,
-# so a settle and the next claim commit together or not at all.
-_CLAIM = text(f"{_LOCK_SENDER} WITH {_CLAIM_CTES} SELECT id, email, data, attempts FROM claimed")
-_SETTLE = {kind: text(f"WITH {ctes} SELECT 1") for kind, ctes in _SETTLE_CTES.items()}
-_CLAIM_AND_SETTLE = {kind: text(f"{_LOCK_SENDER} WITH {_CLAIM_CTES}, {ctes} SELECT id, email, data, attempts "
-                                "FROM claimed") for kind, ctes in _SETTLE_CTES.items()}
-_NEXT_DUE_SQL = text("""
-    SELECT extract(epoch FROM min(coalesce(next_attempt_at, now())) - now())
-    FROM email_recipients r JOIN email_jobs j ON j.id = r.job_id
-    WHERE r.job_id = :job_id AND r.status = 'pending' AND j.status = 'in_progress'
-""")
-FINISH_SQL = text("""
-    UPDATE email_jobs SET status = 'completed', finished_at = now(), updated_at = now()
-    WHERE id = :job_id AND status = 'in_progress'
-      AND NOT EXISTS (SELECT 1 FROM email_recipients
-                      WHERE job_id = :job_id AND status IN ('pending', 'sending'))
-""")
 
 
 @dataclass
@@ -130,11 +68,6 @@ class BatchContext:
     client: gmail.GmailClient
 
 
-def live_key(job_id: int, sender_id: int) -> str:
-    """Redis key present while some batch covers this (job, sender) pair."""
-    return f"mm:live:{job_id}:{sender_id}"
-
-
 @lru_cache(maxsize=64)
 def _job_templates(job_id: int, subject: str, html: str) -> CompiledTemplates:
     return compile_for_sending(subject, html)
@@ -156,7 +89,7 @@ def load_batch(*, job_id: int, sender_id: int) -> BatchContext | None:
         except crypto.TokenDecryptionError:
             # A key was removed (or this process runs with old keys): the sender sends nothing until reconnected,
             # and its recipients go to the job's other senders.
-            senders.mark_reauth_required(session=session, sender_id=sender_id, reason=senders.UNREADABLE_TOKENS)
+            lifecycle.require_reauth(session=session, sender_id=sender_id, reason=senders.UNREADABLE_TOKENS)
             return None
         return BatchContext(job_id, sender_id, sender.email, user.name,
                             _job_templates(job_id, job.subject, job.html_content), gmail.GmailClient(tokens))
@@ -174,7 +107,7 @@ class Settlement:
 
 def run_batch(*, job_id: int, sender_id: int, limit: int) -> bool:
     """Send up to `limit` messages of a job through one sender; True when it stopped with work left to do."""
-    if project_paused():
+    if coordination.project_paused():
         return False
     ctx = load_batch(job_id=job_id, sender_id=sender_id)
     if ctx is None:
@@ -194,14 +127,15 @@ class _BatchRun:
     def __init__(self, ctx: BatchContext, conn: Connection) -> None:
         self.ctx, self.conn = ctx, conn
         self.pace = SenderPace(get_settings().sender_rate_per_minute)
-        self.claim_params = {"job_id": ctx.job_id, "sender_id": ctx.sender_id, "lease": get_settings().lease_seconds}
+        self.claim_params = {"job_id": ctx.job_id, "sender_id": ctx.sender_id, "lease": get_settings().lease_seconds,
+                             "worker": coordination.worker_id()}
         self.settlement: Settlement | None = None  # the last send's, not applied yet
         self.marked = 0.0
 
     def run(self, limit: int) -> bool:
         for _ in range(limit):
             if time.monotonic() - self.marked > LIVE_TTL / 6:  # keep the pair covered, without a call per send
-                get_redis().set(live_key(self.ctx.job_id, self.ctx.sender_id), 1, ex=LIVE_TTL)
+                get_redis().set(live_key(self.ctx.job_id, self.ctx.sender_id), coordination.worker_id(), ex=LIVE_TTL)
                 self.marked = time.monotonic()
             if not self._take_slot() or STOPPING.is_set():
                 return True
@@ -209,14 +143,21 @@ class _BatchRun:
             self.settlement = None
             if claimed is None:
                 if not _wait_for_due_work(self.conn, self.ctx.job_id):
+                    self._end()
                     return False
                 continue
             self.settlement = _send_one(self.ctx, claimed)
             if self.settlement.stop:
                 self.settle()
-                get_redis().delete(live_key(self.ctx.job_id, self.ctx.sender_id))
+                self._end()
                 return False
         return True
+
+    def _end(self) -> None:
+        """Nothing more for this batch (the job is done, paused or stopped, or the sender is out): uncover the pair
+        and wake the scheduler, which completes the job or covers the pair again when there is work."""
+        get_redis().delete(live_key(self.ctx.job_id, self.ctx.sender_id))
+        coordination.wake_scheduler(self.ctx.job_id)
 
     def _take_slot(self) -> bool:
         """Wait for a pace slot (False: none came in time, or the worker stops), settling first if it is far."""
@@ -240,14 +181,14 @@ class _BatchRun:
     def settle(self) -> None:
         """Apply the last send's settlement on its own, now."""
         if self.settlement is not None:
-            self.conn.execute(_SETTLE[self.settlement.kind], self.settlement.params)
+            self.conn.execute(lifecycle.SETTLE[self.settlement.kind], self.settlement.params)
             _count(self.settlement)
             self.settlement = None
 
 
 def claim(conn: Connection, params: dict[str, Any], settlement: Settlement | None = None) -> Claimed | None:
     """Claim one sendable recipient of the job and settle the previous send (if any), in one transaction."""
-    statement = _CLAIM if settlement is None else _CLAIM_AND_SETTLE[settlement.kind]
+    statement = lifecycle.CLAIM if settlement is None else lifecycle.CLAIM_AND_SETTLE[settlement.kind]
     row = conn.execute(statement, params if settlement is None else params | settlement.params).first()
     if settlement is not None:
         _count(settlement)
@@ -260,10 +201,10 @@ def _count(settlement: Settlement) -> None:
 
 
 def _wait_for_due_work(conn: Connection, job_id: int) -> bool:
-    """Nothing claimable now: wait for a retry coming due soon (True), or finish the job if it is done."""
-    due_in = conn.execute(_NEXT_DUE_SQL, {"job_id": job_id}).scalar()
+    """Nothing claimable now: wait for a retry coming due soon (True), or end (nothing pending, or the job is no
+    longer running: the scheduler completes it)."""
+    due_in = conn.execute(lifecycle.NEXT_DUE, {"job_id": job_id}).scalar()
     if due_in is None:
-        conn.execute(FINISH_SQL, {"job_id": job_id})
         return False
     if due_in > MAX_IDLE_WAIT:
         return False
@@ -282,18 +223,25 @@ def _send_one(ctx: BatchContext, claimed: Claimed) -> Settlement:
         message_id = ctx.client.send(raw)
         if ctx.client.tokens is not tokens_before:
             _store_refreshed(ctx, ctx.client.tokens)
+    except gmail.DeliveryUnknown as exc:
+        return Settlement("unknown", {"id": claimed.id, "reason": exc.reason}, "failed")
     except gmail.PermanentError as exc:
-        return Settlement("failed", {"id": claimed.id, "reason": exc.reason}, "failed")
+        return _failed(claimed, exc.reason, FailureKind.PERMANENT)
     except gmail.TemporaryError as exc:
         return _retry_or_fail(claimed, exc)
     except gmail.SendError as exc:
         return _stop_sender(ctx, claimed, exc)
     except DomainError as exc:  # e.g. a template refusing this recipient's data: the reason is user-safe
-        return Settlement("failed", {"id": claimed.id, "reason": exc.message}, "failed")
+        return _failed(claimed, exc.message, FailureKind.PERMANENT)
     except Exception as exc:  # an unexpected error must not strand the row in `sending`
-        log.exception("sending recipient %s failed unexpectedly", claimed.id)
-        return Settlement("failed", {"id": claimed.id, "reason": f"internal error: {type(exc).__name__}"}, "failed")
+        log.exception("sending recipient %s of job %s through sender %s failed unexpectedly", claimed.id,
+                      ctx.job_id, ctx.sender_id)
+        return _failed(claimed, f"internal error: {type(exc).__name__}", FailureKind.INTERNAL)
     return Settlement("sent", {"id": claimed.id, "message_id": message_id}, "sent")
+
+
+def _failed(claimed: Claimed, reason: str, failure: FailureKind) -> Settlement:
+    return Settlement("failed", {"id": claimed.id, "reason": reason, "failure": failure.value}, "failed")
 
 
 def render_raw(templates: CompiledTemplates, *, sender_email: str, sender_name: str | None, to: str,
@@ -307,8 +255,7 @@ def render_raw(templates: CompiledTemplates, *, sender_email: str, sender_name: 
 def _retry_or_fail(claimed: Claimed, exc: gmail.TemporaryError) -> Settlement:
     """Back to pending after an exponential backoff with jitter (at least Retry-After), or failed."""
     if claimed.attempts >= get_settings().max_attempts:
-        reason = f"gave up after {claimed.attempts} attempts: {exc.reason}"
-        return Settlement("failed", {"id": claimed.id, "reason": reason}, "failed")
+        return _failed(claimed, f"gave up after {claimed.attempts} attempts: {exc.reason}", FailureKind.GAVE_UP)
     delay = min(300.0, 2.0 ** (claimed.attempts - 1)) * random.uniform(0.5, 1.5)
     return Settlement("retry", {"id": claimed.id, "reason": exc.reason, "delay": max(delay, exc.retry_after or 0),
                                 "refund": 0}, "retried")
@@ -319,9 +266,9 @@ def _stop_sender(ctx: BatchContext, claimed: Claimed, exc: gmail.SendError) -> S
     delay = 0.0
     with Session(get_engine()) as session:
         if isinstance(exc, gmail.SenderReauth):
-            senders.mark_reauth_required(session=session, sender_id=ctx.sender_id, reason=exc.reason)
+            lifecycle.require_reauth(session=session, sender_id=ctx.sender_id, reason=exc.reason)
         elif isinstance(exc, gmail.SenderQuotaExhausted):
-            mark_quota_exhausted(session=session, sender_id=ctx.sender_id, reset_at=exc.reset_at, reason=exc.reason)
+            lifecycle.rest_sender(session=session, sender_id=ctx.sender_id, reset_at=exc.reset_at, reason=exc.reason)
         elif isinstance(exc, gmail.ProjectLimitReached):
             pause_project(exc.reason)
             delay = PROJECT_PAUSE.total_seconds()
@@ -335,22 +282,8 @@ def _store_refreshed(ctx: BatchContext, tokens) -> None:
             senders.save_refreshed_tokens(session=session, sender_id=ctx.sender_id, tokens=tokens)
 
 
-def mark_quota_exhausted(*, session: Session, sender_id: int, reset_at: datetime, reason: str) -> None:
-    """Gmail's daily limit: the sender rests until the time Gmail named."""
-    session.execute(text("""UPDATE senders SET status = 'quota_exhausted', quota_reset_at = :reset_at,
-                            last_error = :reason, updated_at = now() WHERE id = :id"""),
-                    {"id": sender_id, "reset_at": reset_at, "reason": f"Gmail daily limit: {reason}"[:500]})
-    session.commit()
-    log.warning("sender %s reached Gmail's daily limit; resting until %s", sender_id, reset_at.isoformat())
-
-
 def pause_project(reason: str) -> None:
     """The project's daily API limit: no sends at all for PROJECT_PAUSE."""
     until = utcnow() + PROJECT_PAUSE
-    get_redis().set(PROJECT_PAUSE_KEY, until.isoformat(), ex=int(PROJECT_PAUSE.total_seconds()))
+    get_redis().set(coordination.PROJECT_PAUSE_KEY, until.isoformat(), ex=int(PROJECT_PAUSE.total_seconds()))
     log.error("Gmail project limit reached (%s); sending paused until %s", reason, until.isoformat())
-
-
-def project_paused() -> bool:
-    """True while sending is paused for the whole project."""
-    return bool(get_redis().exists(PROJECT_PAUSE_KEY))

@@ -25,7 +25,7 @@ def test_models_and_migration_do_not_drift():
 
 def test_tables_have_the_expected_columns():
     assert {"id", "email", "name", "picture", "google_id", "role", "is_active", "created_at"} <= _columns("users")
-    assert {"id", "user_id", "email", "access_token", "refresh_token", "token_expiry", "daily_quota", "status",
+    assert {"id", "user_id", "email", "access_token", "refresh_token", "token_expires_at", "daily_quota", "status",
             "quota_reset_at", "created_at"} <= _columns("senders")
     assert {"id", "user_id", "subject", "html_content", "status", "total_recipients", "sent_count",
             "failed_count", "created_at", "updated_at"} <= _columns("email_jobs")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,7 +18,7 @@ from sqlmodel import Session
 from mass_mailer import crypto
 from mass_mailer.api import create_app
 from mass_mailer.db import get_engine
-from mass_mailer.models import EmailJob, Sender, User
+from mass_mailer.models import EmailJob, Sender, User, utcnow
 from mass_mailer.services import tokens
 from mass_mailer.supervisor import ROOT
 
@@ -42,7 +43,8 @@ def make_sender(emulator) -> Callable[..., Sender]:
         issued = emulator.issue_tokens(email)
         with Session(get_engine(), expire_on_commit=False) as session:
             sender = Sender(user_id=user.id, email=email, access_token=crypto.encrypt(issued["access_token"]),
-                            refresh_token=crypto.encrypt(issued["refresh_token"]), daily_quota=daily_quota)
+                            refresh_token=crypto.encrypt(issued["refresh_token"]), daily_quota=daily_quota,
+                            token_expires_at=utcnow() + timedelta(seconds=issued["expires_in"]))
             session.add(sender)
             session.commit()
             return sender

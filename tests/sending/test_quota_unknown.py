@@ -7,7 +7,8 @@ from sqlmodel import Session
 
 from mass_mailer import db
 from mass_mailer.services.quota import usage_last_24h
-from mass_mailer.services.sending import DELIVERY_UNKNOWN, run_batch
+from mass_mailer.services.lifecycle import DELIVERY_UNKNOWN
+from mass_mailer.services.sending import run_batch
 
 
 def test_a_delivery_unknown_failure_uses_quota_so_nothing_more_is_sent(make_user, make_sender, emulator):
@@ -18,7 +19,7 @@ def test_a_delivery_unknown_failure_uses_quota_so_nothing_more_is_sent(make_user
                                    "total_recipients) VALUES (:u, 's', 'h', 'in_progress', 2) RETURNING id"),
                               {"u": user.id}).scalar()
         conn.execute(text("INSERT INTO email_recipients (job_id, email, status, sender_id, error_message, "
-                          "settled_at) VALUES (:j, 'crashed@example.com', 'failed', :s, :reason, now())"),
+                          "settled_at) VALUES (:j, 'crashed@example.com', 'delivery_unknown', :s, :reason, now())"),
                      {"j": job_id, "s": sender.id, "reason": DELIVERY_UNKNOWN})
         conn.execute(text("INSERT INTO email_recipients (job_id, email) VALUES (:j, 'next@example.com')"),
                      {"j": job_id})

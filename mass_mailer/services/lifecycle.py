@@ -1,0 +1,397 @@
+"""The one home of every status change of jobs, recipients and senders; no other module writes a status column.
+
+Jobs
+| from | to | function | by |
+|---|---|---|---|
+| (new) | scheduled, or queued | `initial_status` (jobs.create_job) | user |
+| scheduled | queued | `start_due` (its send_at came), `start_now` | scheduler, user |
+| scheduled | scheduled | `reschedule` | user |
+| queued | in_progress | `start` | planner |
+| queued, in_progress | paused | `pause` | user |
+| paused | in_progress | `resume` | user |
+| in_progress | completed | `complete_finished` (nothing pending or sending) | scheduler |
+| queued, in_progress | failed | `fail` (no sender left) | planner |
+| completed, failed | in_progress | `retry` | user |
+| scheduled, queued, in_progress, paused | cancelled | `cancel` | user, admin (deactivation), scheduler |
+
+Recipients
+| from | to | function | by |
+|---|---|---|---|
+| pending | sending | `CLAIM` (job in_progress, owner active, sender active and under quota) | batch |
+| sending | sent, failed, delivery_unknown | `SETTLE` sent / failed / unknown | batch |
+| sending | pending (backoff) | `SETTLE` retry (cancelled or failed instead when the job stopped meanwhile) | batch |
+| sending | delivery_unknown | `recover_stranded` (lease expired, or its worker process died) | scheduler |
+| pending | cancelled | `cancel` | as above |
+| pending | failed | `fail`; `tidy_orphans` (left pending in a stopped job) | planner, scheduler |
+| failed (retryable kind), delivery_unknown (when asked) | pending | `retry` | user |
+
+Senders
+| from | to | function | by |
+|---|---|---|---|
+| active | quota_exhausted | `rest_sender` (Gmail's daily limit, until the time Gmail names) | batch |
+| quota_exhausted | active | `wake_rested_senders` | scheduler |
+| any | reauth_required | `require_reauth` | batch, web (check) |
+| any | active | `reactivate_sender` (connected again, or a refresh succeeded) | web, batch |
+
+Who continues and who completes. A batch that stops with work left (its size reached, or the worker stopping)
+queues its own follow-up (tasks/actors.py): the actor alone continues a batch, so a running pair is never left
+uncovered between two batches. The planner only covers pairs no batch covers (a new, resumed or retried job, a
+sender back from rest, a dead worker's pairs). The scheduler alone completes jobs (`complete_finished`): a batch
+that runs out of work wakes it instead, so completion happens in one place, after recovery of stranded claims
+in the same round, and a job is never completed while a claim of it is still under way.
+
+Locks: recipient rows first, then the sender row, then the job row, in every statement here.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+from mass_mailer.errors import Conflict
+from mass_mailer.models import RETRYABLE_FAILURES, FailureKind, JobStatus, RecipientStatus
+
+log = logging.getLogger(__name__)
+
+
+def sql_list(statuses) -> str:
+    """Statuses as a SQL list: 'a', 'b'."""
+    return ", ".join(f"'{s.value}'" for s in statuses)
+
+
+# Status sets, defined once.
+JOB_ENGINE = (JobStatus.QUEUED, JobStatus.IN_PROGRESS)  # the planner works on these
+JOB_PAUSABLE = JOB_ENGINE
+JOB_OPEN = (JobStatus.SCHEDULED, JobStatus.QUEUED, JobStatus.IN_PROGRESS, JobStatus.PAUSED)  # not finished
+JOB_FINISHED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+JOB_RETRYABLE = (JobStatus.COMPLETED, JobStatus.FAILED)
+RECIPIENT_UNSETTLED = (RecipientStatus.PENDING, RecipientStatus.SENDING)
+RECIPIENT_SETTLED = (RecipientStatus.SENT, RecipientStatus.FAILED, RecipientStatus.DELIVERY_UNKNOWN,
+                     RecipientStatus.CANCELLED)
+
+DELIVERY_UNKNOWN = "delivery unknown: the worker stopped during the send; not retried to avoid a duplicate"
+
+def _commit(session: Session) -> None:
+    """Commit, and forget the session's loaded objects: the statements here change rows behind the ORM's back."""
+    session.commit()
+    session.expire_all()
+
+
+# --- recipients: the sending engine's claim and settle ---------------------------------------------------
+
+# The quota counts sent rows in the rolling window, rows being sent, and rows whose delivery is unknown.
+USED_BY_SENDER_SQL = """
+    (SELECT count(*) FROM email_recipients
+      WHERE sender_id = {sender} AND status = 'sent' AND sent_at > {cutoff})
+  + (SELECT count(*) FROM email_recipients WHERE sender_id = {sender} AND status = 'sending')
+  + (SELECT count(*) FROM email_recipients
+      WHERE sender_id = {sender} AND status = 'delivery_unknown' AND settled_at > {cutoff})
+"""
+_USED_SQL = USED_BY_SENDER_SQL.format(sender=":sender_id", cutoff="now() - interval '24 hours'")
+# The lock on the sender comes first, in its own statement, so that the quota is counted with a snapshot taken
+# after the previous claim of this sender committed.
+_LOCK_SENDER = "SELECT pg_advisory_xact_lock(7001, :sender_id);"
+_CLAIM_CTES = f"""
+    pick AS (
+        SELECT r.id FROM email_recipients r
+        WHERE r.job_id = :job_id AND r.status = 'pending'
+          AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= now())
+          AND EXISTS (SELECT 1 FROM email_jobs j JOIN users u ON u.id = j.user_id
+                      WHERE j.id = :job_id AND j.status = 'in_progress' AND u.is_active)
+          AND EXISTS (SELECT 1 FROM senders s WHERE s.id = :sender_id AND s.status = 'active'
+                        AND s.deleted_at IS NULL
+                        AND s.daily_quota > {_USED_SQL})
+        LIMIT 1 FOR UPDATE SKIP LOCKED
+    ),
+    claimed AS (
+        UPDATE email_recipients r
+        SET status = 'sending', sender_id = :sender_id, attempts = r.attempts + 1, claimed_by = :worker,
+            lease_expires_at = clock_timestamp() + make_interval(secs => :lease), updated_at = now()
+        FROM pick WHERE r.id = pick.id
+        RETURNING r.id, r.email, r.data, r.attempts
+    )"""
+_SETTLED = ("settled AS (UPDATE email_recipients SET {changes}, lease_expires_at = NULL, claimed_by = NULL, "
+            "updated_at = now() WHERE id = :id AND status = 'sending' RETURNING job_id, sender_id)")
+_COUNTED = (", counted AS (UPDATE email_jobs SET {counter} = {counter} + 1, updated_at = now() "
+            "WHERE id IN (SELECT job_id FROM settled))")
+# The specification's senders.daily_sent: messages sent on last_sent_date (UTC).
+_SENDER_DAY = (", sender_day AS (UPDATE senders SET "
+               "daily_sent = CASE WHEN last_sent_date = (now() AT TIME ZONE 'UTC')::date THEN daily_sent + 1 "
+               "ELSE 1 END, last_sent_date = (now() AT TIME ZONE 'UTC')::date "
+               "WHERE id IN (SELECT sender_id FROM settled))")
+_SETTLE_CTES = {
+    "sent": _SETTLED.format(changes="status = 'sent', sent_at = now(), settled_at = now(), error_message = NULL, "
+                                    "failure_kind = NULL, gmail_message_id = :message_id, next_attempt_at = NULL")
+            + _SENDER_DAY + _COUNTED.format(counter="sent_count"),
+    "failed": _SETTLED.format(changes="status = 'failed', settled_at = now(), error_message = :reason, "
+                                      "failure_kind = :failure")
+              + _COUNTED.format(counter="failed_count"),
+    "unknown": _SETTLED.format(changes="status = 'delivery_unknown', settled_at = now(), error_message = :reason")
+               + _COUNTED.format(counter="delivery_unknown_count"),
+    # A retry inside a job that was cancelled or failed meanwhile must not stay pending forever.
+    "retry": _SETTLED.format(changes="status = (SELECT CASE j.status WHEN 'cancelled' THEN 'cancelled' "
+                                     "WHEN 'failed' THEN 'failed' ELSE 'pending' END FROM email_jobs j "
+                                     "WHERE j.id = email_recipients.job_id), "
+                                     "failure_kind = (SELECT CASE j.status WHEN 'failed' THEN 'sender' END "
+                                     "FROM email_jobs j WHERE j.id = email_recipients.job_id), "
+                                     "sender_id = NULL, error_message = :reason, "
+                                     "next_attempt_at = now() + make_interval(secs => :delay), "
+                                     "attempts = attempts - :refund"),
+}
+# The connection runs in autocommit: one round trip per call below, the statements of each run as one transaction,
+# so a settle and the next claim commit together or not at all.
+CLAIM = text(f"{_LOCK_SENDER} WITH {_CLAIM_CTES} SELECT id, email, data, attempts FROM claimed")
+SETTLE = {kind: text(f"WITH {ctes} SELECT 1") for kind, ctes in _SETTLE_CTES.items()}
+CLAIM_AND_SETTLE = {kind: text(f"{_LOCK_SENDER} WITH {_CLAIM_CTES}, {ctes} SELECT id, email, data, attempts "
+                               "FROM claimed") for kind, ctes in _SETTLE_CTES.items()}
+NEXT_DUE = text("""
+    SELECT extract(epoch FROM min(coalesce(next_attempt_at, now())) - now())
+    FROM email_recipients r JOIN email_jobs j ON j.id = r.job_id
+    WHERE r.job_id = :job_id AND r.status = 'pending' AND j.status = 'in_progress'
+""")
+
+_RECOVER_SQL = text("""
+    WITH r AS (UPDATE email_recipients SET status = 'delivery_unknown', error_message = :reason,
+                                           lease_expires_at = NULL, claimed_by = NULL, settled_at = now(),
+                                           updated_at = now()
+               WHERE status = 'sending' AND (lease_expires_at < now() OR claimed_by = ANY(:dead)) RETURNING job_id)
+    UPDATE email_jobs j SET delivery_unknown_count = j.delivery_unknown_count + c.n, updated_at = now()
+    FROM (SELECT job_id, count(*) AS n FROM r GROUP BY job_id) c WHERE j.id = c.job_id
+""")
+
+
+def recover_stranded(*, session: Session, dead_workers: list[str]) -> int:
+    """Claims whose worker died mid-send (its process gone, or the lease expired): Gmail may have delivered them,
+    so they become delivery_unknown, never sent again. Unclaimed work is untouched and stays pending."""
+    recovered = session.execute(_RECOVER_SQL, {"reason": DELIVERY_UNKNOWN, "dead": dead_workers}).rowcount
+    _commit(session)
+    return recovered
+
+
+# Rows a settle put back to pending while their job was being cancelled or failed: nothing will claim them.
+# Such a settle lands within one send of the job stopping, so only recently stopped jobs are looked at.
+_ORPHANS_SQL = text("""
+    UPDATE email_recipients r
+    SET status = CASE j.status WHEN 'cancelled' THEN 'cancelled' ELSE 'failed' END,
+        failure_kind = CASE j.status WHEN 'cancelled' THEN NULL ELSE 'sender' END,
+        error_message = coalesce(r.error_message, j.error_message, 'the job stopped before this recipient was sent'),
+        settled_at = now(), next_attempt_at = NULL, updated_at = now()
+    FROM email_jobs j
+    WHERE r.job_id = j.id AND r.status = 'pending' AND j.status IN ('cancelled', 'failed')
+      AND j.finished_at > now() - interval '1 hour'
+""")
+
+
+def tidy_orphans(*, session: Session) -> None:
+    """Settle what a stopped job left pending."""
+    session.execute(_ORPHANS_SQL)
+    _commit(session)
+
+
+_RECONCILE_SQL = text("""
+    UPDATE email_jobs j SET sent_count = c.sent, failed_count = c.failed, delivery_unknown_count = c.unknown
+    FROM (SELECT job_id, count(*) FILTER (WHERE status = 'sent') AS sent,
+                 count(*) FILTER (WHERE status = 'failed') AS failed,
+                 count(*) FILTER (WHERE status = 'delivery_unknown') AS unknown
+          FROM email_recipients WHERE job_id IN (SELECT id FROM email_jobs WHERE status = 'in_progress')
+          GROUP BY job_id) c
+    WHERE j.id = c.job_id
+      AND (j.sent_count, j.failed_count, j.delivery_unknown_count) IS DISTINCT FROM (c.sent, c.failed, c.unknown)
+""")
+
+
+def reconcile_counters(*, session: Session) -> None:
+    """Recount running jobs' counters from their rows (a safety net; settles keep them exact)."""
+    session.execute(_RECONCILE_SQL)
+    _commit(session)
+
+
+# --- jobs ----------------------------------------------------------------------------------------------------
+
+def initial_status(send_at: datetime | None) -> JobStatus:
+    """A new job waits for its send_at, or is queued to start now."""
+    return JobStatus.SCHEDULED if send_at is not None else JobStatus.QUEUED
+
+
+def _transition(session: Session, sql: str, params: dict, refused: str | None = None) -> int:
+    changed = session.execute(text(sql), params).rowcount
+    _commit(session)
+    if not changed and refused:
+        raise Conflict(refused)
+    return changed
+
+
+def start(*, session: Session, job_id: int) -> bool:
+    """A queued job starts sending (a cancellation or pause committed meanwhile is not overwritten)."""
+    return bool(_transition(session, """
+        UPDATE email_jobs SET status = 'in_progress', started_at = coalesce(started_at, now()), updated_at = now()
+        WHERE id = :job_id AND status = 'queued'""", {"job_id": job_id}))
+
+
+def start_due(*, session: Session) -> list[int]:
+    """Scheduled jobs whose send_at has come are queued; their ids."""
+    ids = [row[0] for row in session.execute(text("""
+        UPDATE email_jobs SET status = 'queued', updated_at = now()
+        WHERE status = 'scheduled' AND send_at <= now() RETURNING id"""))]
+    _commit(session)
+    return ids
+
+
+def start_now(*, session: Session, job_id: int) -> None:
+    """A scheduled job is queued now instead of at its send_at."""
+    _transition(session, """UPDATE email_jobs SET status = 'queued', send_at = now(), updated_at = now()
+                            WHERE id = :job_id AND status = 'scheduled'""", {"job_id": job_id},
+                "Only a scheduled job can be started now")
+
+
+def reschedule(*, session: Session, job_id: int, send_at: datetime) -> None:
+    """A scheduled job gets another send_at."""
+    _transition(session, """UPDATE email_jobs SET send_at = :send_at, updated_at = now()
+                            WHERE id = :job_id AND status = 'scheduled'""", {"job_id": job_id, "send_at": send_at},
+                "Only a scheduled job can be rescheduled")
+
+
+def pause(*, session: Session, job_id: int) -> None:
+    """Stop claiming for the job: no new send starts; the one under way settles normally."""
+    _transition(session, f"""UPDATE email_jobs SET status = 'paused', updated_at = now()
+                             WHERE id = :job_id AND status IN ({sql_list(JOB_PAUSABLE)})""", {"job_id": job_id},
+                "Only a queued or running job can be paused")
+
+
+def resume(*, session: Session, job_id: int) -> None:
+    """A paused job goes on where it stopped."""
+    _transition(session, """UPDATE email_jobs SET status = 'in_progress', started_at = coalesce(started_at, now()),
+                                   updated_at = now()
+                            WHERE id = :job_id AND status = 'paused'""", {"job_id": job_id},
+                "Only a paused job can be resumed")
+
+
+# Recipient rows first, the job row last, in the same order as the sending engine's claims and settles.
+_CANCEL_SQL = f"""
+    UPDATE email_recipients SET status = 'cancelled', next_attempt_at = NULL, updated_at = now()
+    WHERE job_id IN (SELECT id FROM email_jobs WHERE id = ANY(:ids) AND status IN ({sql_list(JOB_OPEN)}))
+      AND status = 'pending';
+    UPDATE email_jobs SET status = 'cancelled', finished_at = now(), updated_at = now(),
+           error_message = coalesce(:reason, error_message)
+    WHERE id = ANY(:ids) AND status IN ({sql_list(JOB_OPEN)})
+"""
+
+
+def cancel(*, session: Session, job_ids: list[int], reason: str | None = None) -> int:
+    """Stop jobs that have not finished, at once: nothing more is claimed, unsent recipients become cancelled."""
+    return _transition(session, _CANCEL_SQL, {"ids": job_ids, "reason": reason})
+
+
+_FAIL_SQL = f"""
+    WITH r AS (UPDATE email_recipients SET status = 'failed', error_message = :reason, failure_kind = :failure,
+                                           settled_at = now(), updated_at = now()
+               WHERE job_id = :job_id AND status = 'pending'
+                 AND EXISTS (SELECT 1 FROM email_jobs WHERE id = :job_id AND status IN ({sql_list(JOB_ENGINE)}))
+               RETURNING 1)
+    UPDATE email_jobs SET failed_count = failed_count + (SELECT count(*) FROM r), status = 'failed',
+           error_message = :reason, finished_at = now(), updated_at = now()
+    WHERE id = :job_id AND status IN ({sql_list(JOB_ENGINE)})
+"""
+
+
+def fail(*, session: Session, job_id: int, reason: str, failure: FailureKind = FailureKind.SENDER) -> None:
+    """The job cannot run at all (its senders are gone): its pending recipients fail with the reason."""
+    _transition(session, _FAIL_SQL, {"job_id": job_id, "reason": reason, "failure": failure.value})
+
+
+_COMPLETE_SQL = text("""
+    UPDATE email_jobs j SET status = 'completed', finished_at = now(), updated_at = now()
+    WHERE j.id = ANY(:ids) AND j.status = 'in_progress'
+      AND NOT EXISTS (SELECT 1 FROM email_recipients WHERE job_id = j.id AND status IN ('pending', 'sending'))
+    RETURNING j.id
+""")
+
+
+def complete_finished(*, session: Session, job_ids: list[int]) -> list[int]:
+    """Running jobs of these with nothing pending or being sent become completed; their ids."""
+    done = [row[0] for row in session.execute(_COMPLETE_SQL, {"ids": job_ids})] if job_ids else []
+    _commit(session)
+    return done
+
+
+_RETRY_SQL = text(f"""
+    WITH job AS (SELECT id FROM email_jobs WHERE id = :job_id AND status IN ({sql_list(JOB_RETRYABLE)})),
+    pick AS (
+        SELECT r.id, r.status FROM email_recipients r
+        WHERE r.job_id IN (SELECT id FROM job)
+          AND ((r.status = 'failed' AND r.failure_kind = ANY(:kinds))
+               OR (CAST(:unknown AS boolean) AND r.status = 'delivery_unknown'))
+        FOR UPDATE
+    ),
+    requeued AS (
+        UPDATE email_recipients r
+        SET status = 'pending', attempts = 0, error_message = NULL, failure_kind = NULL, settled_at = NULL,
+            next_attempt_at = NULL, sent_at = NULL, sender_id = NULL, lease_expires_at = NULL, claimed_by = NULL,
+            updated_at = now()
+        FROM pick WHERE r.id = pick.id
+        RETURNING r.id
+    )
+    UPDATE email_jobs j
+    SET status = 'in_progress', finished_at = NULL, error_message = NULL, updated_at = now(),
+        started_at = coalesce(started_at, now()),
+        failed_count = j.failed_count - (SELECT count(*) FROM pick WHERE status = 'failed'),
+        delivery_unknown_count = j.delivery_unknown_count - (SELECT count(*) FROM pick WHERE status = 'delivery_unknown')
+    WHERE j.id IN (SELECT id FROM job) AND EXISTS (SELECT 1 FROM pick)
+    RETURNING (SELECT count(*) FROM pick)
+""")
+
+
+def retry(*, session: Session, job_id: int, include_unknown: bool = False) -> int:
+    """A finished job's recipients that failed for a temporary or sender-level reason (and, only when asked, those
+    whose delivery is unknown) go back to pending, and the job runs again; how many were re-queued."""
+    requeued = session.execute(_RETRY_SQL, {"job_id": job_id, "unknown": include_unknown,
+                                            "kinds": [k.value for k in RETRYABLE_FAILURES]}).scalar()
+    _commit(session)
+    return requeued or 0
+
+
+# --- senders ---------------------------------------------------------------------------------------------------
+
+def rest_sender(*, session: Session, sender_id: int, reset_at: datetime, reason: str) -> None:
+    """Gmail's daily limit: the sender rests until the time Gmail named."""
+    session.execute(text("""UPDATE senders SET status = 'quota_exhausted', quota_reset_at = :reset_at,
+                            last_error = :reason, updated_at = now() WHERE id = :id"""),
+                    {"id": sender_id, "reset_at": reset_at, "reason": f"Gmail daily limit: {reason}"[:500]})
+    _commit(session)
+    log.warning("sender %s reached Gmail's daily limit; resting until %s", sender_id, reset_at.isoformat())
+
+
+def wake_rested_senders(*, session: Session) -> int:
+    """Senders whose Gmail rest is over become active again; how many."""
+    woken = session.execute(text("""
+        UPDATE senders SET status = 'active', quota_reset_at = NULL, updated_at = now()
+        WHERE status = 'quota_exhausted' AND deleted_at IS NULL AND quota_reset_at <= now()""")).rowcount
+    _commit(session)
+    return woken
+
+
+def require_reauth(*, session: Session, sender_id: int, reason: str) -> None:
+    """Google refused the sender's authorisation: it sends nothing until its user connects it again."""
+    changed = session.execute(text("""
+        UPDATE senders SET status = 'reauth_required', last_error = :reason, updated_at = now()
+        WHERE id = :id AND status <> 'reauth_required'"""),
+        {"id": sender_id, "reason": f"Reconnect needed: {reason}"[:500]}).rowcount
+    _commit(session)
+    if changed:  # logged once per change, not per message
+        log.warning("sender %s needs reconnecting: %s", sender_id, reason)
+
+
+def reactivate_sender(*, session: Session, sender_id: int, reconnected: bool = False) -> None:
+    """A sender that was connected again (`reconnected`: its rest and last error are cleared too), or whose token
+    refreshed while it was marked for reconnection, can send again."""
+    if reconnected:
+        sql = """UPDATE senders SET status = 'active', quota_reset_at = NULL, last_error = NULL, updated_at = now()
+                 WHERE id = :id"""
+    else:
+        sql = """UPDATE senders SET status = 'active', last_error = NULL, updated_at = now()
+                 WHERE id = :id AND status = 'reauth_required'"""
+    session.execute(text(sql), {"id": sender_id})
+    _commit(session)
