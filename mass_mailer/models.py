@@ -100,6 +100,8 @@ class Sender(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("user_id", "email", name="uq_senders_user_email"),
         _check("status", SenderStatus, "ck_senders_status"),
+        # The specification's refresh_token NOT NULL, for connected senders: a removed one has its tokens wiped.
+        sa.CheckConstraint("deleted_at IS NOT NULL OR refresh_token IS NOT NULL", name="ck_senders_refresh_token"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -26,6 +26,9 @@ def upgrade() -> None:
     op.alter_column('senders', 'daily_quota', server_default='2000')
     op.add_column('senders', sa.Column('daily_sent', sa.Integer(), server_default='0', nullable=False))
     op.add_column('senders', sa.Column('last_sent_date', sa.Date(), nullable=True))
+    # NOT VALID: enforced for every new or changed row without failing the upgrade on an odd old one.
+    op.execute("ALTER TABLE senders ADD CONSTRAINT ck_senders_refresh_token "
+               "CHECK (deleted_at IS NOT NULL OR refresh_token IS NOT NULL) NOT VALID")
 
     op.add_column('email_jobs', sa.Column('delivery_unknown_count', sa.Integer(), server_default='0', nullable=False))
     op.add_column('email_jobs', sa.Column('send_at', sa.DateTime(timezone=True), nullable=True))
@@ -98,6 +101,7 @@ def downgrade() -> None:
     op.create_check_constraint('ck_email_jobs_status', 'email_jobs', f"status IN ({JOB_STATUSES})")
     op.drop_column('email_jobs', 'send_at')
     op.drop_column('email_jobs', 'delivery_unknown_count')
+    op.drop_constraint('ck_senders_refresh_token', 'senders', type_='check')
     op.drop_column('senders', 'last_sent_date')
     op.drop_column('senders', 'daily_sent')
     op.alter_column('senders', 'daily_quota', server_default=None)

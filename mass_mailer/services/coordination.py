@@ -146,9 +146,11 @@ class WorkerWatch:
         return dead
 
     def forget(self, worker_ids: list[str]) -> None:
-        """The dead workers' claims are recovered: unregister them and uncover the pairs their batches held."""
+        """The dead workers' claims are recovered: unregister them and uncover the pairs their batches held, and the
+        pairs whose batch is still marked queued (a dead process may have taken the message without starting it;
+        a batch queued twice is harmless, a pair left uncovered until its mark expires is not)."""
         redis = get_redis()
-        dead = set(worker_ids)
+        dead = set(worker_ids) | {QUEUED}
         stale = [key for key in redis.scan_iter(match=f"{LIVE_PREFIX}*", count=1000) if redis.get(key) in dead]
         if stale:
             redis.delete(*stale)

@@ -16,12 +16,12 @@ from mass_mailer.redis_client import get_redis
 log = logging.getLogger(__name__)
 
 SENDS_KEY = "mm:metrics:sends"
-OUTCOMES = ("sent", "failed", "retried")
+OUTCOMES = ("sent", "failed", "retried", "delivery_unknown")
 QUEUE_KEYS = ("dramatiq:default", "dramatiq:default.DQ")
 
 
 def record_send(outcome: str) -> None:
-    """Count one send outcome (sent, failed or retried); metrics never break sending."""
+    """Count one send outcome (sent, failed, retried or delivery_unknown); metrics never break sending."""
     try:
         get_redis().hincrby(SENDS_KEY, outcome, 1)
     except Exception:  # noqa: BLE001 - a lost increment is better than a lost send

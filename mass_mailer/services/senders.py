@@ -64,6 +64,8 @@ class SenderCounts(BaseModel):
     failed_24h: int = 0
     sent_total: int = 0
     failed_total: int = 0
+    delivery_unknown_24h: int = 0  # sends whose outcome is unknown (they count against the quota)
+    delivery_unknown_total: int = 0
     remaining_today: int = 0
 
 
@@ -78,14 +80,14 @@ class SenderStats(BaseModel):
     total: SenderCounts
 
 
-# Failed rows carry no settle time; the end of their last claim's lease stands in for it.
 _STATS_SQL = text("""
     SELECT s.id,
            count(r.id) FILTER (WHERE r.status = 'sent' AND r.sent_at > :cutoff) AS sent_24h,
-           count(r.id) FILTER (WHERE r.status = 'failed'
-                               AND coalesce(r.sent_at, r.lease_expires_at, r.next_attempt_at) > :cutoff) AS failed_24h,
+           count(r.id) FILTER (WHERE r.status = 'failed' AND r.settled_at > :cutoff) AS failed_24h,
            count(r.id) FILTER (WHERE r.status = 'sent') AS sent_total,
-           count(r.id) FILTER (WHERE r.status = 'failed') AS failed_total
+           count(r.id) FILTER (WHERE r.status = 'failed') AS failed_total,
+           count(r.id) FILTER (WHERE r.status = 'delivery_unknown' AND r.settled_at > :cutoff) AS unknown_24h,
+           count(r.id) FILTER (WHERE r.status = 'delivery_unknown') AS unknown_total
     FROM senders s LEFT JOIN email_recipients r ON r.sender_id = s.id
     WHERE s.user_id = :user_id AND s.deleted_at IS NULL
     GROUP BY s.id
@@ -186,18 +188,37 @@ def load_tokens(sender: Sender) -> credentials.SenderTokens:
                                     refresh_token=crypto.decrypt(sender.refresh_token), expiry=sender.token_expires_at)
 
 
-def save_refreshed_tokens(*, session: Session, sender_id: int, tokens: credentials.SenderTokens) -> None:
-    """Store a refreshed access token (encrypted); a sender that refreshes is healthy again."""
+def save_refreshed_tokens(*, session: Session, sender_id: int, tokens: credentials.SenderTokens,
+                          granted_by: str | None = None) -> None:
+    """Store a refreshed access token (encrypted); a sender that refreshes is healthy again. With `granted_by` (the
+    refresh token the caller started from), nothing is stored if the account was connected again meanwhile: the
+    new grant's tokens must not be overwritten by the old one's."""
     sender = session.get(Sender, sender_id, with_for_update=True)
     if sender is None or sender.deleted_at is not None:
         return
+    if granted_by is not None and not _holds_grant(sender, granted_by):
+        session.rollback()
+        return
     sender.access_token, sender.token_expires_at = crypto.encrypt(tokens.access_token), tokens.expiry
-    if tokens.refresh_token:
+    if tokens.refresh_token and tokens.refresh_token != granted_by:
         sender.refresh_token = crypto.encrypt(tokens.refresh_token)
     sender.updated_at = utcnow()
     session.add(sender)
     session.commit()
     lifecycle.reactivate_sender(session=session, sender_id=sender_id)  # a sender that refreshes is healthy again
+
+
+def holds_grant(*, session: Session, sender_id: int, refresh_token: str) -> bool:
+    """True while the sender's stored refresh token is this one (its account was not connected again since)."""
+    sender = session.get(Sender, sender_id)
+    return sender is not None and _holds_grant(sender, refresh_token)
+
+
+def _holds_grant(sender: Sender, refresh_token: str) -> bool:
+    try:
+        return crypto.decrypt(sender.refresh_token) == refresh_token
+    except crypto.TokenDecryptionError:
+        return False
 
 
 def mark_reauth_required(*, session: Session, sender_id: int, reason: str) -> None:
@@ -242,7 +263,9 @@ def sender_stats(*, session: Session, user_id: int) -> SenderStats:
     views = list_senders(session=session, user_id=user_id)
     rows = [SenderStatsRow(sender_id=v.id, email=v.email, status=v.status, remaining_today=v.remaining_today,
                            sent_24h=counts[v.id].sent_24h, failed_24h=counts[v.id].failed_24h,
-                           sent_total=counts[v.id].sent_total, failed_total=counts[v.id].failed_total)
+                           sent_total=counts[v.id].sent_total, failed_total=counts[v.id].failed_total,
+                           delivery_unknown_24h=counts[v.id].unknown_24h,
+                           delivery_unknown_total=counts[v.id].unknown_total)
             for v in views if v.id in counts]
     total = SenderCounts(**{field: sum(getattr(r, field) for r in rows) for field in SenderCounts.model_fields})
     return SenderStats(senders=rows, total=total)

@@ -66,6 +66,7 @@ class BatchContext:
     sender_name: str | None
     templates: CompiledTemplates
     client: gmail.GmailClient
+    refresh_token: str  # the grant this batch sends with (the account may be connected again while it runs)
 
 
 @lru_cache(maxsize=64)
@@ -92,7 +93,8 @@ def load_batch(*, job_id: int, sender_id: int) -> BatchContext | None:
             lifecycle.require_reauth(session=session, sender_id=sender_id, reason=senders.UNREADABLE_TOKENS)
             return None
         return BatchContext(job_id, sender_id, sender.email, user.name,
-                            _job_templates(job_id, job.subject, job.html_content), gmail.GmailClient(tokens))
+                            _job_templates(job_id, job.subject, job.html_content), gmail.GmailClient(tokens),
+                            tokens.refresh_token)
 
 
 @dataclass
@@ -224,7 +226,7 @@ def _send_one(ctx: BatchContext, claimed: Claimed) -> Settlement:
         if ctx.client.tokens is not tokens_before:
             _store_refreshed(ctx, ctx.client.tokens)
     except gmail.DeliveryUnknown as exc:
-        return Settlement("unknown", {"id": claimed.id, "reason": exc.reason}, "failed")
+        return Settlement("unknown", {"id": claimed.id, "reason": exc.reason}, "delivery_unknown")
     except gmail.PermanentError as exc:
         return _failed(claimed, exc.reason, FailureKind.PERMANENT)
     except gmail.TemporaryError as exc:
@@ -266,7 +268,10 @@ def _stop_sender(ctx: BatchContext, claimed: Claimed, exc: gmail.SendError) -> S
     delay = 0.0
     with Session(get_engine()) as session:
         if isinstance(exc, gmail.SenderReauth):
-            lifecycle.require_reauth(session=session, sender_id=ctx.sender_id, reason=exc.reason)
+            # Only the grant this batch used is refused: if the account was connected again meanwhile, the
+            # sender stays active and the next batch sends with the new grant.
+            if senders.holds_grant(session=session, sender_id=ctx.sender_id, refresh_token=ctx.refresh_token):
+                lifecycle.require_reauth(session=session, sender_id=ctx.sender_id, reason=exc.reason)
         elif isinstance(exc, gmail.SenderQuotaExhausted):
             lifecycle.rest_sender(session=session, sender_id=ctx.sender_id, reset_at=exc.reset_at, reason=exc.reason)
         elif isinstance(exc, gmail.ProjectLimitReached):
@@ -279,7 +284,9 @@ def _stop_sender(ctx: BatchContext, claimed: Claimed, exc: gmail.SendError) -> S
 def _store_refreshed(ctx: BatchContext, tokens) -> None:
     if tokens is not None:
         with Session(get_engine()) as session:
-            senders.save_refreshed_tokens(session=session, sender_id=ctx.sender_id, tokens=tokens)
+            senders.save_refreshed_tokens(session=session, sender_id=ctx.sender_id, tokens=tokens,
+                                          granted_by=ctx.refresh_token)
+        ctx.refresh_token = tokens.refresh_token or ctx.refresh_token
 
 
 def pause_project(reason: str) -> None:

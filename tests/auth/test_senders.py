@@ -152,7 +152,7 @@ def test_stats_per_sender_and_total(signed_in):
     stats = alice.get("/api/senders/stats").json()
     assert [s["email"] for s in stats["senders"]] == ["one@example.com", "two@example.com"]
     assert stats["total"] == {"sent_24h": 0, "failed_24h": 0, "sent_total": 0, "failed_total": 0,
-                              "remaining_today": 4000}
+                              "delivery_unknown_24h": 0, "delivery_unknown_total": 0, "remaining_today": 4000}
 
 
 def test_sender_connection_is_rate_limited_per_user(signed_in, monkeypatch):
