@@ -6,13 +6,16 @@ _COLORS = {
     "active": "green",
     "reauth_required": "orange",
     "quota_exhausted": "amber",
+    "scheduled": "cyan",
     "queued": "gray",
     "in_progress": "blue",
+    "paused": "amber",
     "completed": "green",
     "failed": "red",
     "cancelled": "gray",
     "pending": "gray",
     "sent": "green",
+    "delivery_unknown": "orange",
     "admin": "violet",
     "user": "gray",
 }
@@ -21,6 +24,7 @@ _LABELS = {
     "reauth_required": "reauth required",
     "quota_exhausted": "quota exhausted",
     "in_progress": "in progress",
+    "delivery_unknown": "delivery unknown",
 }
 
 

@@ -21,7 +21,7 @@ def page_header(title: str | rx.Var, subtitle: str | rx.Component = "", *actions
     )
 
 
-def stat_card(label: str, value: rx.Var | str, icon: str, hint: rx.Var | str = "") -> rx.Component:
+def stat_card(label: str, value: rx.Var | str, icon: str, hint: rx.Var | str = "", **props) -> rx.Component:
     """One number with a label, an icon and an optional hint."""
     return rx.card(
         rx.hstack(
@@ -39,6 +39,7 @@ def stat_card(label: str, value: rx.Var | str, icon: str, hint: rx.Var | str = "
         ),
         size="2",
         width="100%",
+        **props,
     )
 
 

@@ -6,6 +6,7 @@ from mass_mailer.components.badges import status_badge
 from mass_mailer.components.cards import callout, empty_state, page_header, sandboxed_html, section
 from mass_mailer.components.editor import html_editor
 from mass_mailer.components.layout import dashboard_page
+from mass_mailer.components.live import browser_zone, zone_note
 from mass_mailer import routes
 from mass_mailer.state.compose import ComposeState, FieldRow, RejectedRow, SenderOption
 
@@ -252,8 +253,34 @@ def message_card() -> rx.Component:
     )
 
 
+def schedule_control() -> rx.Component:
+    """Start now, or at a time picked in the browser's time zone."""
+    return rx.vstack(
+        rx.text(rx.switch(checked=ComposeState.schedule_later, on_change=ComposeState.set_schedule_later,
+                          size="1", data_testid="schedule-later"),
+                " Schedule for later", as_="label", size="2", weight="medium",
+                display="flex", align_items="center", gap="0.5em"),
+        rx.cond(ComposeState.schedule_later, rx.vstack(
+            rx.flex(
+                # Uncontrolled: the field keeps what is picked and reports each change.
+                rx.input(type="datetime-local", default_value=ComposeState.send_at_local,
+                         on_change=ComposeState.set_send_at_local, size="2", data_testid="send-at-input"),
+                rx.cond(ComposeState.send_at_text != "",
+                        rx.text("Starts ", rx.text.strong(ComposeState.send_at_text), size="2",
+                                data_testid="send-at-text"), rx.fragment()),
+                align="center", gap="3", wrap="wrap"),
+            zone_note(),
+            callout(ComposeState.schedule_error, data_testid="schedule-error"),
+            spacing="2", width="100%"), rx.fragment()),
+        spacing="2",
+        width="100%",
+    )
+
+
 def action_bar() -> rx.Component:
     return rx.card(
+        schedule_control(),
+        rx.separator(size="4", margin_y="0.75em"),
         rx.flex(
             rx.text(rx.cond(ComposeState.valid_count > 0,
                             rx.text(rx.text.strong(ComposeState.valid_count), " recipients ready"),
@@ -267,8 +294,11 @@ def action_bar() -> rx.Component:
                 rx.button(rx.icon("flask-conical", size=15), "Send test to myself", variant="soft",
                           on_click=ComposeState.send_test, disabled=ComposeState.senders.length() == 0,
                           data_testid="send-test"),
-                rx.button(rx.icon("send", size=15), "Start sending", on_click=ComposeState.start,
-                          disabled=~ComposeState.can_start, loading=ComposeState.busy, data_testid="start-sending"),
+                rx.button(rx.cond(ComposeState.schedule_later, rx.icon("calendar-clock", size=15),
+                                  rx.icon("send", size=15)),
+                          rx.cond(ComposeState.schedule_later, "Schedule", "Start sending"),
+                          on_click=ComposeState.start, disabled=~ComposeState.can_start, loading=ComposeState.busy,
+                          data_testid="start-sending"),
                 spacing="2",
             ),
             align="center",
@@ -288,6 +318,7 @@ def compose_page() -> rx.Component:
                 width="100%"),
         message_card(),
         action_bar(),
+        browser_zone(),
         spacing="5",
         width="100%",
     )

@@ -10,8 +10,9 @@ from mass_mailer import routes
 from mass_mailer.state.dashboard import DashboardState, JobRow
 
 REFRESH_MS = 2000
+SCHEDULED_REFRESH_MS = 5000  # only scheduled jobs listed: the page notices one start within this
 _KINDS = (("All", "all"), ("Campaigns", "campaign"), ("Tests", "test"))
-_COLUMNS = ("Campaign", "Status", "Progress", "Sent / failed / cancelled / total", "Created")
+_COLUMNS = ("Campaign", "Status", "Progress", "Sent / failed / cancelled / total", "Created", "")
 
 
 def _cell(*children: rx.Component, name: str) -> rx.Component:
@@ -29,18 +30,46 @@ def _counts(job: JobRow) -> rx.Component:
         rx.text.span(*[piece for value, label, color in parts
                        for piece in (rx.text.span(value, color=rx.color(color, 11)), f" {label} · ")],
                      job.total, " in all", class_name="counts-long"),
+        rx.cond(job.delivery_unknown > 0,
+                rx.text.span(" · ", rx.text.span(job.delivery_unknown, " delivery unknown", white_space="nowrap",
+                                                 color=rx.color("orange", 11)), data_testid="job-unknown"), ""),
         size="2", data_testid="job-counts")
+
+
+def _status(job: JobRow) -> rx.Component:
+    """The badge; a scheduled job says when it starts."""
+    return rx.vstack(
+        status_badge(job.status),
+        rx.cond(job.status == "scheduled",
+                rx.text("starts ", job.send_at, size="1", color_scheme="gray", white_space="nowrap",
+                        data_testid="job-send-at"), rx.fragment()),
+        spacing="1")
+
+
+def _controls(job: JobRow) -> rx.Component:
+    """Pause while it is queued or sending, resume while it is paused."""
+    return rx.match(
+        job.status,
+        ("queued", "in_progress", rx.icon_button(
+            rx.icon("pause", size=14), size="1", variant="soft", color_scheme="amber",
+            on_click=DashboardState.pause(job.id), aria_label="Pause", title="Pause", data_testid="pause-row")),
+        ("paused", rx.icon_button(
+            rx.icon("play", size=14), size="1", variant="soft", on_click=DashboardState.resume(job.id),
+            aria_label="Resume", title="Resume", data_testid="resume-row")),
+        rx.fragment(),
+    )
 
 
 def _job_row(job: JobRow) -> rx.Component:
     return rx.table.row(
         _cell(rx.link(job.subject, href="/jobs/" + job.id.to_string(), weight="medium", size="2",
                       color_scheme="gray", high_contrast=True), name="subject"),
-        _cell(status_badge(job.status), name="status"),
+        _cell(_status(job), name="status"),
         _cell(rx.vstack(progress_bar(job.percent), rx.text(job.percent, "%", size="1", color_scheme="gray"),
                         spacing="1", min_width="120px"), name="progress"),
         _cell(_counts(job), name="counts"),
         _cell(rx.text(job.created_at, size="1", color_scheme="gray", white_space="nowrap"), name="created"),
+        _cell(_controls(job), name="controls"),
         align="center",
         class_name="job-row",
         data_testid="job-row",
@@ -108,6 +137,8 @@ def dashboard_page_view() -> rx.Component:
         ),
         jobs_table(),
         ticker(DashboardState.active_jobs > 0, DashboardState.tick, REFRESH_MS),
+        ticker((DashboardState.active_jobs == 0) & DashboardState.scheduled_listed, DashboardState.tick,
+               SCHEDULED_REFRESH_MS),
         spacing="5",
         width="100%",
     )

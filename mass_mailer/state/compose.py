@@ -1,10 +1,12 @@
-"""The new-email page: recipients from CSV, senders, the HTML template with a live preview, test and start."""
+"""The new-email page: recipients from CSV, senders, the HTML template with a live preview, test, and start now
+or at a chosen time."""
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
 import math
+from datetime import datetime
 from functools import partial
 
 import anyio
@@ -21,7 +23,9 @@ from mass_mailer.services.recipients_csv import NoEmailColumn, ParsedRecipients,
 from mass_mailer.services.templating import render_preview, template_fields
 from mass_mailer.settings import get_settings
 from mass_mailer.state.auth import signed_in_user
-from mass_mailer.state.formatting import duration
+from mass_mailer.state.clock import BrowserClockState
+from mass_mailer.state.controls import browser_time
+from mass_mailer.state.formatting import duration, when
 
 SAMPLE_ROWS = 5
 PREVIEW_ROWS = 50
@@ -102,6 +106,10 @@ class ComposeState(rx.State):
     senders: list[SenderOption] = []
     rate_per_minute: int = 60
     busy: bool = False
+    schedule_later: bool = False
+    send_at_local: str = ""  # the schedule field's value, in the browser's time zone ("2026-12-24T09:00")
+    send_at_text: str = ""  # the chosen time in the UI's date format, once it is a valid one
+    schedule_error: str = ""
     _upload_id: str = ""  # the uploaded file, kept in Redis for its user (services/uploads.py)
     _preview_rows: list[dict] = []
 
@@ -142,6 +150,8 @@ class ComposeState(rx.State):
             return "Connect a Gmail account to send through"
         if not any(s.selected for s in self.senders):
             return "Choose at least one sender"
+        if self.schedule_later and not self.send_at_text:
+            return "Choose a valid time to send at"
         return ""
 
     @rx.var
@@ -187,6 +197,30 @@ class ComposeState(rx.State):
     async def set_campaign_name(self, value: str) -> None:
         if await signed_in_user(self) is not None and isinstance(value, str):
             self.campaign_name = value[:jobs_service.MAX_NAME_CHARS]
+
+    @rx.event
+    async def set_schedule_later(self, value: bool) -> None:
+        if await signed_in_user(self) is not None and isinstance(value, bool):
+            self.schedule_later = value
+
+    @rx.event
+    async def set_send_at_local(self, value: str) -> None:
+        """The schedule field changed: checked at once, so a time in the past or too far ahead is said here."""
+        if await signed_in_user(self) is None or not isinstance(value, str):
+            return
+        self.send_at_local = value[:40]
+        try:
+            self.send_at_text = when(await self._send_at())
+            self.schedule_error = ""
+        except DomainError as exc:
+            self.send_at_text, self.schedule_error = "", exc.message if value else ""
+
+    async def _send_at(self) -> datetime | None:
+        """When the job starts: None for now, else the schedule field's time (InvalidInput when unusable)."""
+        if not self.schedule_later:
+            return None
+        clock = await self.get_state(BrowserClockState)
+        return jobs_service.check_send_at(browser_time(self.send_at_local, clock.utc_offset))
 
     @rx.event
     async def set_html(self, value: str) -> None:
@@ -321,18 +355,24 @@ class ComposeState(rx.State):
             return None
         if not self._upload_id:
             raise InvalidInput("Upload a CSV file of recipients first")
+        try:
+            send_at = await self._send_at()
+        except DomainError as exc:  # said beside the schedule field
+            self.send_at_text, self.schedule_error = "", exc.message
+            return None
         jobs_service.check_job_rate(user)
         data = uploads.load_upload(user_id=user.id, upload_id=self._upload_id)
         self.busy = True
         try:
             created = await off_loop(_create_from_csv, user=user, subject=self.subject, html_content=self.html,
                                      data=data, email_column=self.email_column or None, name=self.campaign_name,
-                                     sender_ids=self._chosen_sender_ids())
+                                     sender_ids=self._chosen_sender_ids(), send_at=send_at)
         finally:
             self.busy = False
         self.file_name = ""
+        self.schedule_later, self.send_at_local, self.send_at_text, self.schedule_error = False, "", "", ""
         await self._clear_recipients(user.id, "")
-        return rx.redirect(routes.job(created.id))  # the job page shows what goes out
+        return rx.redirect(routes.job(created.id))  # the job page shows what goes out, or when it starts
 
 
 def _create_from_csv(**fields) -> jobs_service.JobCreated:

@@ -1,4 +1,5 @@
-"""The job page: live progress while the page is open and the job runs, refreshed by the page's own ticker."""
+"""The job page: live progress while the page is open and the job runs, refreshed by the page's own ticker; its
+controls (pause, resume, start now, reschedule, cancel, retry failed)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ from datetime import datetime, timedelta, timezone
 import reflex as rx
 
 from mass_mailer.db import session_scope
+from mass_mailer.errors import DomainError
 from mass_mailer.services import jobs as jobs_service
+from mass_mailer.services import lifecycle
 from mass_mailer.state.auth import signed_in_user
-from mass_mailer.state.controls import chosen
+from mass_mailer.state.clock import BrowserClockState
+from mass_mailer.state.controls import browser_time, chosen
 from mass_mailer.state.formatting import duration, page_count, when
 
 PAGE_SIZE = 25
 CHART_SECONDS = 5.0  # the per-minute chart is a grouped query: refreshed every few seconds, not every tick
 CHART_MINUTES = 120  # the chart shows the last two hours of the job's sending
-STATUS_FILTERS = ("all", "pending", "sent", "failed", "cancelled")
+STATUS_FILTERS = ("all", "pending", "sent", "failed", "delivery_unknown", "cancelled")
 
 
 @dataclasses.dataclass
@@ -25,6 +29,7 @@ class SenderLine:
     email: str = ""
     sent: int = 0
     failed: int = 0
+    delivery_unknown: int = 0
 
 
 @dataclasses.dataclass
@@ -69,6 +74,9 @@ class JobState(rx.State):
     pending: int = 0
     cancelled: int = 0
     percent: float = 0
+    delivery_unknown: int = 0  # sends whose outcome is unknown: they may have been delivered
+    send_at: str = ""  # a scheduled job's start, in the UI's date format
+    send_at_iso: str = ""  # the same, for the browser to show in its own time zone
     rate: str = "—"  # sends a minute: the current pace while running, the average once finished
     eta: str = ""  # while running: the time left
     took: str = ""  # once finished: how long it ran
@@ -81,12 +89,26 @@ class JobState(rx.State):
     search: str = ""
     page: int = 0
     confirm_cancel: bool = False
+    confirm_retry: bool = False  # the retry asks first whether recipients of unknown delivery go too
+    reschedule_at: str = ""  # the reschedule field's value, in the browser's time zone
+    reschedule_error: str = ""
     _sender_emails: dict[int, str] = {}
     _charted_at: float = 0.0
 
     @rx.var
     def active(self) -> bool:
-        return self.status in jobs_service.ACTIVE
+        """Queued or sending: the page follows it every second."""
+        return self.status in lifecycle.JOB_ENGINE
+
+    @rx.var
+    def unfinished(self) -> bool:
+        """Scheduled, queued, sending or paused: it can still be cancelled, and the page keeps following it."""
+        return self.status in lifecycle.JOB_OPEN
+
+    @rx.var
+    def retryable(self) -> bool:
+        """Finished with recipients that failed or whose delivery is unknown: "Retry failed" is offered."""
+        return self.status in lifecycle.JOB_RETRYABLE and self.failed + self.delivery_unknown > 0
 
     @rx.var
     def page_count(self) -> int:
@@ -108,6 +130,8 @@ class JobState(rx.State):
             return
         self.job_id, self.found = self._route_job_id(), False
         self.page, self.status_filter, self.search = 0, "all", ""
+        self.confirm_cancel = self.confirm_retry = False
+        self.reschedule_at, self.reschedule_error = "", ""
         with session_scope() as session:
             job = jobs_service.get_job(session=session, user_id=user.id, job_id=self.job_id)
         self.found = True
@@ -117,13 +141,15 @@ class JobState(rx.State):
 
     @rx.event
     async def tick(self, _clock: str = ""):
-        """About every second while this page shows a running job: its progress, and the chart every few
-        seconds and once more when the job ends. Nothing for another page or a job that has finished."""
+        """About every second while this page shows a running job (every few seconds while it is scheduled or
+        paused): its progress, and the chart every few seconds and once more when the job starts or stops
+        sending. Nothing for another page or a job that has finished."""
         user = await signed_in_user(self)
-        if user is None or not self.found or not self.active or self._route_job_id() != self.job_id:
+        if user is None or not self.found or not self.unfinished or self._route_job_id() != self.job_id:
             return
+        was_active = self.active
         self._refresh(user.id)
-        if not self.active or time.time() - self._charted_at >= CHART_SECONDS:
+        if self.active != was_active or (self.active and time.time() - self._charted_at >= CHART_SECONDS):
             self._refresh_chart(user.id)
 
     def _refresh(self, user_id: int) -> None:
@@ -137,14 +163,19 @@ class JobState(rx.State):
         self.status, self.error_message = status.status, job.error_message or ""
         self.total, self.sent, self.failed, self.pending = status.total, status.sent, status.failed, status.pending
         self.cancelled, self.percent = status.cancelled, status.percent
-        running = status.status in jobs_service.ACTIVE
+        self.delivery_unknown = status.delivery_unknown
+        self.send_at = when(status.send_at) if status.send_at else ""
+        self.send_at_iso = status.send_at.isoformat() if status.send_at else ""
+        running = status.status in lifecycle.JOB_ENGINE
         rate = status.rate_per_minute if running else status.average_rate_per_minute
         self.rate = str(round(rate)) if rate else "—"
         self.eta = duration(status.eta_seconds) if running and status.eta_seconds else ""
-        self.took = duration(status.duration_seconds) if not running and status.duration_seconds is not None else ""
+        finished = status.status in lifecycle.JOB_FINISHED  # a paused job has not "taken" anything yet
+        self.took = duration(status.duration_seconds) if finished and status.duration_seconds is not None else ""
         self.waiting_reason = status.waiting_reason or ""
         self._sender_emails = {s.sender_id: s.email for s in status.senders}
-        self.senders = [SenderLine(email=s.email, sent=s.sent, failed=s.failed) for s in status.senders]
+        self.senders = [SenderLine(email=s.email, sent=s.sent, failed=s.failed, delivery_unknown=s.delivery_unknown)
+                        for s in status.senders]
         self.recipients_total = page.total
         self.recipients = [RecipientLine(email=r.email, status=r.status, sender=self._sender_emails.get(r.sender_id, ""),
                                          sent_at=when(r.sent_at) if r.sent_at else "", error=r.error_message or "",
@@ -196,8 +227,103 @@ class JobState(rx.State):
         if user is None:
             return None
         self.confirm_cancel = False
-        with session_scope() as session:
-            jobs_service.cancel_job(session=session, user_id=user.id, job_id=self.job_id)
+        return self._control(user.id, jobs_service.cancel_job, "Job cancelled: nothing more will be sent")
+
+    @rx.event
+    async def pause(self):
+        user = await signed_in_user(self)
+        if user is None:
+            return None
+        return self._control(user.id, jobs_service.pause_job,
+                             "Paused: no new send starts (one already under way finishes)")
+
+    @rx.event
+    async def resume(self):
+        user = await signed_in_user(self)
+        if user is None:
+            return None
+        return self._control(user.id, jobs_service.resume_job, "Resumed where it stopped")
+
+    @rx.event
+    async def start_now(self):
+        user = await signed_in_user(self)
+        if user is None:
+            return None
+        return self._control(user.id, jobs_service.start_job_now, "Starting now")
+
+    @rx.event
+    async def set_reschedule_at(self, value: str):
+        if await signed_in_user(self) is not None and isinstance(value, str):
+            self.reschedule_at, self.reschedule_error = value[:40], ""
+
+    @rx.event
+    async def reschedule(self):
+        """Move a scheduled job's start to the time in the reschedule field (in the browser's time zone)."""
+        user = await signed_in_user(self)
+        if user is None:
+            return None
+        clock = await self.get_state(BrowserClockState)
+        try:
+            send_at = browser_time(self.reschedule_at, clock.utc_offset)
+            with session_scope() as session:
+                job = jobs_service.reschedule_job(session=session, user_id=user.id, job_id=self.job_id,
+                                                  send_at=send_at)
+        except DomainError as exc:  # a time in the past or too far ahead: said beside the field
+            self.reschedule_error = exc.message
+            self._refresh(user.id)
+            return None
+        self.reschedule_at, self.reschedule_error = "", ""
         self._refresh(user.id)
-        self._refresh_chart(user.id)
-        return rx.toast.success("Job cancelled: nothing more will be sent")
+        return rx.toast.success(f"Rescheduled: starts {when(job.send_at)}")
+
+    @rx.event
+    async def ask_retry(self):
+        """"Retry failed": at once, unless some recipients' delivery is unknown; then the dialog asks first."""
+        user = await signed_in_user(self)
+        if user is None:
+            return None
+        if self.delivery_unknown > 0:
+            self.confirm_retry = True
+            return None
+        return self._retry(user.id, include_unknown=False)
+
+    @rx.event
+    async def retry(self, include_unknown: bool):
+        user = await signed_in_user(self)
+        if user is None:
+            return None
+        self.confirm_retry = False
+        return self._retry(user.id, include_unknown=include_unknown is True)
+
+    @rx.event
+    async def keep_as_is(self):
+        if await signed_in_user(self) is not None:
+            self.confirm_retry = False
+
+    def _retry(self, user_id: int, *, include_unknown: bool):
+        try:
+            with session_scope() as session:
+                result = jobs_service.retry_job(session=session, user_id=user_id, job_id=self.job_id,
+                                                include_unknown=include_unknown)
+        except DomainError as exc:
+            self._refresh(user_id)
+            # "Nothing to retry: ...; <a hint naming the API's include_unknown>": the dialog is this page's way
+            return rx.toast.error(exc.message.partition(";")[0])
+        self._refresh(user_id)
+        self._refresh_chart(user_id)
+        left = (f"; {result.delivery_unknown_left} of unknown delivery left as they are"
+                if result.delivery_unknown_left else "")
+        return rx.toast.success(f"{result.requeued} recipient{'s' if result.requeued != 1 else ''} re-queued{left}")
+
+    def _control(self, user_id: int, action, done: str):
+        """Run one of the job's controls, then show the job as it now is (also when the control was refused:
+        another tab or the engine may have moved it on)."""
+        try:
+            with session_scope() as session:
+                action(session=session, user_id=user_id, job_id=self.job_id)
+        except DomainError as exc:
+            self._refresh(user_id)
+            return rx.toast.error(exc.message)
+        self._refresh(user_id)
+        self._refresh_chart(user_id)
+        return rx.toast.success(done)

@@ -66,6 +66,7 @@ def app_url(base_env, tmp_path_factory) -> Iterator[str]:
     logs = tmp_path_factory.mktemp("ui-logs")
     env = reflex_env({**os.environ, **base_env, "PORT": str(port), "PUBLIC_URL": url, "DEMO_MODE": "1",
                       "SENDER_RATE_PER_MINUTE": "120", "WORKER_PROCESSES": "1", "WORKER_THREADS": "4",
+                      "MAX_ATTEMPTS": "2",  # a temporary error fails a recipient within seconds
                       "VAR_DIR": str(logs / "var")})
     procs: dict[str, subprocess.Popen] = {}
     try:

@@ -10,9 +10,10 @@ from playwright.sync_api import Page, expect
 
 from mass_mailer.services.templating import render_preview
 
+from .fast_typing import FAST_MS, connect_sender_fast, sign_in_fast
+
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
-FAST_MS = 10
 TEMPLATE = (
     '<div style="font-family: sans-serif; padding: 12px;">\n'
     "<h1>Hi {{ first_name | default('friend') }},</h1>\n"
@@ -28,28 +29,6 @@ def _new_page(browser) -> Page:
     return browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
 
 
-def _sign_in_fast(page: Page, app_url: str, email: str, submit: str = "click") -> None:
-    page.goto(app_url + "/")
-    field = page.get_by_test_id("login-hint")
-    field.press_sequentially(email, delay=FAST_MS)
-    if submit == "enter":
-        field.press("Enter")
-    else:
-        page.get_by_test_id("sign-in").click()  # at once, no pause after the last key
-    page.wait_for_load_state()
-    assert "Not Found" not in page.content(), page.url
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible(timeout=20_000)
-    expect(page.get_by_text(email).first).to_be_visible()
-
-
-def _connect_sender_fast(page: Page, address: str) -> None:
-    page.get_by_test_id("nav-senders").click()
-    page.get_by_test_id("add-sender").click()
-    page.get_by_test_id("sender-address").press_sequentially(address, delay=FAST_MS)
-    page.get_by_test_id("connect-sender").click()  # at once, no pause after the last key
-    expect(page.get_by_test_id("sender-card").filter(has_text=address)).to_be_visible(timeout=20_000)
-
-
 def _editor_text(page: Page) -> str:
     return page.evaluate("""() => {
         const lines = [...document.querySelectorAll('[data-testid=html-editor] .cm-line')];
@@ -60,7 +39,7 @@ def _editor_text(page: Page) -> str:
 @pytest.mark.parametrize("submit", ["click", "enter"])
 def test_sign_in_uses_exactly_the_typed_address(app_url, browser, submit):
     page = _new_page(browser)
-    _sign_in_fast(page, app_url, f"typed.{submit}@example.com", submit)
+    sign_in_fast(page, app_url, f"typed.{submit}@example.com", submit)
     page.context.close()
 
 
@@ -85,8 +64,8 @@ def test_an_empty_or_invalid_address_is_refused_not_replaced(app_url, browser):
 
 def test_a_quickly_typed_sender_address_is_the_one_connected(app_url, browser):
     page = _new_page(browser)
-    _sign_in_fast(page, app_url, "owner.fast@example.com")
-    _connect_sender_fast(page, "quick.sender@example.com")
+    sign_in_fast(page, app_url, "owner.fast@example.com")
+    connect_sender_fast(page, "quick.sender@example.com")
     expect(page.get_by_test_id("sender-card")).to_have_count(1)
     expect(page.get_by_text("Connected quick.sender@example.com")).to_be_visible()
     page.get_by_test_id("nav-new-email").click()  # the toast stays with the page that raised it
@@ -97,8 +76,8 @@ def test_a_quickly_typed_sender_address_is_the_one_connected(app_url, browser):
 
 def test_what_is_typed_in_the_editor_is_what_is_sent(app_url, browser, emulator):
     page = _new_page(browser)
-    _sign_in_fast(page, app_url, "writer.fast@example.com")
-    _connect_sender_fast(page, "writer.news@example.com")
+    sign_in_fast(page, app_url, "writer.fast@example.com")
+    connect_sender_fast(page, "writer.news@example.com")
 
     page.get_by_test_id("nav-new-email").click()
     csv = b"email,first_name,company\nreader.one@example.org,Ann,Acme\nreader.two@example.org,,Globex\n"
@@ -142,7 +121,7 @@ def test_what_is_typed_in_the_editor_is_what_is_sent(app_url, browser, emulator)
 
 def test_the_preview_never_pretends_and_unknown_fields_are_named(app_url, browser):
     page = _new_page(browser)
-    _sign_in_fast(page, app_url, "checker@example.com")
+    sign_in_fast(page, app_url, "checker@example.com")
     page.get_by_test_id("nav-new-email").click()
     expect(page.get_by_test_id("start-blocker")).to_contain_text("Upload a CSV file")
     header_only = b"email,first_name\n"
