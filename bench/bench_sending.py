@@ -75,6 +75,7 @@ def baseline_loop(senders, rows: list[dict]) -> float:
 def _baseline_process(senders, rows: list[dict], index: int, ready) -> None:
     from mass_mailer.gmail.client import GmailClient
     from mass_mailer.gmail.credentials import SenderTokens
+    from mass_mailer.services import unsubscribe
     from mass_mailer.services.sending import render_raw
     from mass_mailer.services.templating import compile_for_sending
     from mass_mailer import crypto
@@ -89,8 +90,9 @@ def _baseline_process(senders, rows: list[dict], index: int, ready) -> None:
     def work(part: int) -> None:
         sender = senders[part % len(senders)]
         for row in rows[part::threads]:
+            url = unsubscribe.link(user_id=sender.user_id, job_id=0, email=row["email"])
             clients[part].send(render_raw(templates, sender_email=sender.email, sender_name="Bench",
-                                          to=row["email"], data=row))
+                                          to=row["email"], data=row, unsubscribe_url=url))
 
     ready.wait()
     with ThreadPoolExecutor(THREADS) as pool:

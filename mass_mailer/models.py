@@ -44,6 +44,7 @@ class RecipientStatus(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     DELIVERY_UNKNOWN = "delivery_unknown"  # the send began but its outcome is unknown: may have been delivered
+    SUPPRESSED = "suppressed"  # skipped: the address is on its user's suppression list
 
 
 class FailureKind(StrEnum):
@@ -53,6 +54,12 @@ class FailureKind(StrEnum):
     GAVE_UP = "gave_up"  # temporary errors until MAX_ATTEMPTS
     SENDER = "sender"  # no sender was left to send it (removed, revoked)
     INTERNAL = "internal"  # an unexpected error in the engine
+
+
+class SuppressionReason(StrEnum):
+    UNSUBSCRIBED = "unsubscribed"  # the recipient used the unsubscribe link or one-click
+    MANUAL = "manual"  # added by the user
+    IMPORTED = "imported"  # from an imported list
 
 
 RETRYABLE_FAILURES = (FailureKind.GAVE_UP, FailureKind.SENDER, FailureKind.INTERNAL)
@@ -117,6 +124,9 @@ class Sender(SQLModel, table=True):
     # (services/quota.py) is what limits sending.
     daily_sent: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
     last_sent_date: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
+    # A new account warms up: its effective daily quota follows services/quota.WARMUP_RAMP, one step per day it sent.
+    warmup: bool = Field(default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()))
+    warmup_step: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
     status: str = Field(default=SenderStatus.ACTIVE, sa_column=sa.Column(
         sa.String(20), nullable=False, server_default=SenderStatus.ACTIVE.value))
     quota_reset_at: datetime | None = _ts()  # quota_exhausted until then (the time Gmail names)
@@ -148,6 +158,8 @@ class EmailJob(SQLModel, table=True):
     sent_count: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
     failed_count: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
     delivery_unknown_count: int = Field(default=0, sa_column=sa.Column(
+        sa.Integer, nullable=False, server_default="0"))
+    suppressed_count: int = Field(default=0, sa_column=sa.Column(  # skipped while the job ran: suppressed since
         sa.Integer, nullable=False, server_default="0"))
     send_at: datetime | None = _ts()  # a scheduled job starts then
     sender_ids: list[int] | None = Field(default=None, sa_column=sa.Column(JSONB))  # chosen senders; None = all
@@ -201,3 +213,23 @@ class EmailRecipient(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))  # worker process of the claim
     created_at: datetime = _created()
     updated_at: datetime = _created()  # changes with every status change
+
+
+class Suppression(SQLModel, table=True):
+    """An address its user's jobs never send to (unsubscribed, added by hand, or imported)."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "email", name="uq_suppressions_user_email"),
+        _check("reason", SuppressionReason, "ck_suppressions_reason"),
+        sa.Index("ix_suppressions_created_at", "created_at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, primary_key=True))
+    user_id: int = Field(sa_column=sa.Column(
+        sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False))
+    email: str = Field(sa_column=sa.Column(sa.String(320), nullable=False))  # lower case
+    reason: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
+    job_id: int | None = Field(default=None, sa_column=sa.Column(  # the job whose message was unsubscribed from
+        sa.Integer, sa.ForeignKey("email_jobs.id", ondelete="SET NULL")))
+    created_at: datetime = _created()

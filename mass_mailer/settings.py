@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -60,6 +61,9 @@ class Settings(BaseSettings):
     sender_rate_per_minute: int = Field(60, ge=1, le=10_000)
     default_daily_quota: int = Field(2000, ge=1, le=1_000_000)
     demo_mode: bool = False
+    unsubscribe_mailto: str = ""  # an address for mail-based unsubscribes, listed in List-Unsubscribe too
+    warmup_default: bool = False  # new senders start with the warm-up ramp on
+    unsubscribe_rate_limit: str = "60/minute"  # the public unsubscribe endpoints, per client address
 
     emulator_port: int = 8025
     var_dir: Path = Path("var")
@@ -99,7 +103,15 @@ class Settings(BaseSettings):
                     raise ValueError(f"TRUSTED_PROXIES: {item.strip()!r} is not an IP address or network") from None
         return value
 
-    @field_validator("auth_rate_limit", "job_rate_limit", "sender_connect_rate_limit")
+    @field_validator("unsubscribe_mailto")
+    @classmethod
+    def _unsubscribe_mailto(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"[^@\s<>?,;]+@[^@\s<>?,;]+\.[^@\s<>?,;]+", value):
+            raise ValueError("UNSUBSCRIBE_MAILTO must be a plain email address")
+        return value
+
+    @field_validator("auth_rate_limit", "job_rate_limit", "sender_connect_rate_limit", "unsubscribe_rate_limit")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         from limits import parse

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi_offline import FastAPIOffline
 
-from mass_mailer.api import auth, errors, fallback, health, jobs, metrics, senders, users
+from mass_mailer.api import auth, errors, fallback, health, jobs, metrics, senders, suppressions, unsubscribe, users
 from mass_mailer.api.guards import SecurityGuard
 from mass_mailer.api.upload_guard import UploadGuard
 from mass_mailer.errors import DomainError
@@ -27,6 +27,8 @@ def create_app() -> FastAPI:
     app.include_router(senders.router)
     app.include_router(users.router)
     app.include_router(jobs.router)
+    app.include_router(suppressions.router)
+    app.include_router(unsubscribe.router)
     app.include_router(metrics.router)
     fallback.add_fallback(app)  # last: only what no route above matched
     app.middleware("http")(metrics.record_latency)

@@ -71,7 +71,7 @@ async def create_job(request: Request, user: CurrentUser, session: SessionDep) -
     then."""
     jobs.check_job_rate(user)  # before the body is read or parsed: the costly part is what the limit protects
     limit = get_settings().max_upload_mb * 1024 * 1024
-    body = await _bounded_body(request, limit + _FORM_ALLOWANCE)
+    body = await bounded_body(request, limit + _FORM_ALLOWANCE)
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         fields = await _multipart(request, body, limit)
         return await run_in_threadpool(jobs.create_job_from_csv, session=session, user=user, **fields)
@@ -79,7 +79,7 @@ async def create_job(request: Request, user: CurrentUser, session: SessionDep) -
     return await run_in_threadpool(jobs.create_job_from_list, session=session, user=user, **job.model_dump())
 
 
-async def _bounded_body(request: Request, cap: int) -> bytes:
+async def bounded_body(request: Request, cap: int) -> bytes:
     """The request body, refused with 413 as soon as it passes `cap` (also when sent chunked, without a length)."""
     declared = request.headers.get("content-length", "")
     too_large = PayloadTooLarge(f"The upload is larger than {get_settings().max_upload_mb} MB")
@@ -94,7 +94,9 @@ async def _bounded_body(request: Request, cap: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _multipart(request: Request, body: bytes, limit: int) -> dict[str, Any]:
+async def read_multipart(request: Request, body: bytes, limit: int, *, file_field: str,
+                         ) -> tuple[bytes, dict[str, str]]:
+    """The file of a multipart form (at most `limit` bytes, 413 beyond) and its other fields as text."""
     async def once():
         yield body
 
@@ -102,17 +104,22 @@ async def _multipart(request: Request, body: bytes, limit: int) -> dict[str, Any
         form = await MultiPartParser(request.headers, once(), max_part_size=_FORM_ALLOWANCE).parse()
     except MultiPartException as exc:
         raise InvalidInput(f"The form could not be read: {exc.message}") from None
-    upload = form.get("recipients")
+    upload = form.get(file_field)
     if not isinstance(upload, UploadFile):
-        raise InvalidInput("Attach the recipients CSV file as the 'recipients' field")
+        raise InvalidInput(f"Attach the CSV file as the '{file_field}' field")
     data = await upload.read(limit + 1)
     if len(data) > limit:
         raise PayloadTooLarge(f"The file is larger than {get_settings().max_upload_mb} MB")
-    return {"name": form_text(form.get("name"), "name") or None, "subject": form_text(form.get("subject"), "subject"),
-            "html_content": form_text(form.get("html_content"), "html_content"),
-            "data": data, "email_column": form_text(form.get("email_column"), "email_column") or None,
-            "sender_ids": _ids(str(form.get("sender_ids") or "")),
-            "send_at": form_text(form.get("send_at"), "send_at") or None}
+    fields = {name: form_text(value, name) for name, value in form.multi_items() if not isinstance(value, UploadFile)}
+    return data, fields
+
+
+async def _multipart(request: Request, body: bytes, limit: int) -> dict[str, Any]:
+    data, form = await read_multipart(request, body, limit, file_field="recipients")
+    return {"name": form.get("name") or None, "subject": form.get("subject", ""),
+            "html_content": form.get("html_content", ""), "data": data,
+            "email_column": form.get("email_column") or None, "sender_ids": _ids(form.get("sender_ids", "")),
+            "send_at": form.get("send_at") or None}
 
 
 def _json_body(body: bytes) -> JobRequest:
@@ -151,7 +158,7 @@ def job_status(job_id: int, user: CurrentUser, session: SessionDep) -> jobs.JobS
 
 @router.get("/{job_id}/recipients", response_model=None)
 def recipients(job_id: int, user: CurrentUser, session: SessionDep,
-               status: Literal["pending", "sent", "failed", "cancelled", "delivery_unknown"] | None = None,
+               status: Literal["pending", "sent", "failed", "cancelled", "delivery_unknown", "suppressed"] | None = None,
                q: Text | None = Query(None, max_length=320), limit: int = Query(50, ge=1, le=1000),
                offset: Offset = 0, format: Literal["json", "csv"] = "json",
                ) -> jobs.RecipientPage | StreamingResponse:

@@ -100,7 +100,7 @@ def _connect_sender(*, session: Session, pending: oauth_flows.PendingFlow, state
             "wrong_user", "Sign in as the user who started connecting this account, then try again")
     grant, info = _identity(pending, state, code, oauth.SENDER_SCOPES)
     sender = senders.store_connected_sender(session=session, user_id=user.id, email=info["email"], grant=grant,
-                                            daily_quota=pending.daily_quota)
+                                            daily_quota=pending.daily_quota, warmup=pending.warmup)
     return CallbackResult(kind=pending.kind, connected=sender.email)
 
 

@@ -16,8 +16,9 @@ from sqlmodel import Session, select
 
 from mass_mailer.errors import Conflict, InvalidInput, NotFound
 from mass_mailer.models import EmailJob, JobStatus, Sender, SenderStatus, User, utcnow
-from mass_mailer.services import coordination, lifecycle, ratelimit
+from mass_mailer.services import coordination, lifecycle, ratelimit, suppressions, unsubscribe
 from mass_mailer.services.coordination import wake_scheduler
+from mass_mailer.services.csv_export import iter_csv_rows
 from mass_mailer.services.planner import usable_senders
 from mass_mailer.services.recipients_csv import ParsedRecipients, parse_recipients_csv, parse_recipients_json
 from mass_mailer.services.templating import CompiledTemplates, check_subject, compile_templates
@@ -48,6 +49,7 @@ class JobView(BaseModel):
     sent_count: int
     failed_count: int
     delivery_unknown_count: int = 0  # sends whose outcome is unknown (may have been delivered); never retried unasked
+    suppressed_count: int = 0  # recipients skipped while the job ran: their address was suppressed meanwhile
     send_at: datetime | None = None  # when a scheduled job starts
     sender_ids: list[int] | None = None
     error_message: str | None = None
@@ -68,7 +70,8 @@ class JobView(BaseModel):
         """Recipients a cancellation left unsent (a send under way at that moment settles within seconds)."""
         if self.status != JobStatus.CANCELLED:
             return 0
-        return max(0, self.total_recipients - self.sent_count - self.failed_count - self.delivery_unknown_count)
+        return max(0, self.total_recipients - self.sent_count - self.failed_count - self.delivery_unknown_count
+                   - self.suppressed_count)
 
 
 class JobPage(BaseModel):
@@ -107,13 +110,18 @@ def create_job(*, session: Session, user: User, subject: str, html_content: str,
     name = check_name(name)
     send_at = check_send_at(send_at)
     templates = _check_content(subject, html_content)
+    # Addresses on the user's suppression list are rejected with the reason and never stored.
+    if suppressed := suppressions.suppressed_among(session=session, user_id=user.id,
+                                                   emails=(row["email"] for row in recipients.valid)):
+        recipients.drop(suppressed)
     if not recipients.valid:
         raise InvalidInput("No valid recipient in the list", rejected=recipients.rejected)
     chosen = _check_senders(session=session, user_id=user.id, sender_ids=sender_ids)
     # A template the sandbox refuses, or one too heavy for its limits, fails at render time only: try it now on
     # sampled recipients, so the user gets a 422 instead of a job whose every recipient fails.
     for row in sample_rows(recipients.valid):
-        templates.render(row)
+        templates.render({**row, "unsubscribe_url": unsubscribe.link(user_id=user.id, job_id=unsubscribe.PREVIEW_JOB,
+                                                                     email=row["email"])})
     job = EmailJob(user_id=user.id, name=name, subject=subject, html_content=html_content, sender_ids=chosen,
                    total_recipients=len(recipients.valid), is_test=is_test, send_at=send_at,
                    status=lifecycle.initial_status(send_at))
@@ -139,15 +147,15 @@ def check_send_at(value: datetime | str | None) -> datetime | None:
         try:
             value = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
-            raise InvalidInput("send_at must be a date and time in ISO 8601 with an offset, "
+            raise InvalidInput("The start time (send_at) must be a date and time in ISO 8601 with an offset, "
                                "such as 2026-12-24T09:00:00+01:00") from None
     if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidInput("send_at needs a time zone offset, such as 2026-12-24T09:00:00+01:00")
+        raise InvalidInput("The start time (send_at) needs a time zone offset, such as 2026-12-24T09:00:00+01:00")
     now = utcnow()
     if value < now - SCHEDULE_GRACE:
-        raise InvalidInput("send_at is in the past")
+        raise InvalidInput("The start time (send_at) is in the past")
     if value > now + MAX_SCHEDULE_AHEAD:
-        raise InvalidInput("send_at is more than a year ahead")
+        raise InvalidInput("The start time (send_at) is more than a year ahead")
     return max(value, now)
 
 
@@ -249,7 +257,8 @@ class JobTotals(BaseModel):
 
 _TOTALS_SQL = text("""
     SELECT count(*) FILTER (WHERE status IN ('queued', 'in_progress')),
-           coalesce(sum(greatest(0, total_recipients - sent_count - failed_count - delivery_unknown_count))
+           coalesce(sum(greatest(0, total_recipients - sent_count - failed_count - delivery_unknown_count
+                                 - suppressed_count))
                     FILTER (WHERE status = 'cancelled' AND finished_at > now() - interval '24 hours'), 0)
     FROM email_jobs WHERE user_id = :user_id
 """)
@@ -347,24 +356,6 @@ def _fresh_view(session: Session, job: EmailJob) -> JobView:
     return JobView.model_validate(job, from_attributes=True)
 
 
-def iter_csv_rows(header: tuple[str, ...], rows: Iterable[tuple]) -> Iterator[str]:
-    """CSV text line by line, each cell guarded against formula injection in spreadsheets."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in itertools.chain([header], rows):
-        writer.writerow([_safe_cell(value) for value in row])
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-
-
-def _safe_cell(value: Any) -> str:
-    text_value = "" if value is None else value.isoformat() if isinstance(value, datetime) else str(value)
-    if text_value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text_value
-    return text_value
-
-
 class SenderProgress(BaseModel):
     sender_id: int
     email: str
@@ -391,6 +382,7 @@ class JobStatusView(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     delivery_unknown: int = 0  # sends whose outcome is unknown: they may have been delivered
+    suppressed: int = 0  # skipped while the job ran: the address was suppressed (unsubscribed) meanwhile
     send_at: datetime | None = None  # a scheduled job's start
 
 
@@ -423,7 +415,8 @@ _TIMING_SQL = text("""
            (SELECT settled_at FROM email_recipients WHERE job_id = :job_id AND settled_at IS NOT NULL
               AND status IN ('sent', 'failed', 'delivery_unknown') ORDER BY settled_at DESC LIMIT 1),
            (SELECT count(*) FROM email_recipients WHERE job_id = :job_id AND settled_at IS NOT NULL
-              AND settled_at > now() - make_interval(secs => :window) AND status IN ('sent', 'failed', 'delivery_unknown')),
+              AND settled_at > now() - make_interval(secs => :window)
+              AND status IN ('sent', 'failed', 'delivery_unknown')),
            now()
 """)
 _PER_MINUTE_SQL = text("""
@@ -442,11 +435,12 @@ def job_status(*, session: Session, user_id: int, job_id: int) -> JobStatusView:
     progress = [SenderProgress(sender_id=sid, email=email, sent=sent, failed=failed, delivery_unknown=unknown)
                 for sid, email, sent, failed, unknown in session.execute(_BY_SENDER_SQL, {"job_id": job_id})]
     active = job.status in lifecycle.JOB_OPEN
-    settled = job.sent_count + job.failed_count + job.delivery_unknown_count
+    sends = job.sent_count + job.failed_count + job.delivery_unknown_count
+    settled = sends + job.suppressed_count
     pending = max(0, job.total_recipients - settled if active
                   else session.execute(_UNSETTLED_SQL, {"job_id": job_id}).scalar_one())
     first, last, recent, now = session.execute(_TIMING_SQL, {"job_id": job_id, "window": RATE_WINDOW}).one()
-    current, average = measured_rates(settled=settled, first=first, last=last, recent=recent, now=now,
+    current, average = measured_rates(settled=sends, first=first, last=last, recent=recent, now=now,
                                       finished=not active)
     running = job.status in lifecycle.JOB_ENGINE
     usable = usable_senders(session=session, job=job) if running and pending else {}
@@ -460,7 +454,7 @@ def job_status(*, session: Session, user_id: int, job_id: int) -> JobStatusView:
         rate_per_minute=round(current or 0.0, 1),
         eta_seconds=time_left(pending=pending, senders=len(usable), measured=current) if running or not pending
         else None,
-        delivery_unknown=job.delivery_unknown_count, send_at=job.send_at,
+        delivery_unknown=job.delivery_unknown_count, suppressed=job.suppressed_count, send_at=job.send_at,
         average_rate_per_minute=None if average is None else round(average, 1),
         duration_seconds=_seconds_between(job.started_at, job.finished_at or (now if active else None)),
         started_at=job.started_at, finished_at=job.finished_at, senders=progress, waiting_reason=waiting)

@@ -21,6 +21,7 @@ Recipients
 | sending | sent, failed, delivery_unknown | `SETTLE` sent / failed / unknown | batch |
 | sending | pending (backoff) | `SETTLE` retry (cancelled or failed instead when the job stopped meanwhile) | batch |
 | sending | delivery_unknown | `recover_stranded` (lease expired, or its worker process died) | scheduler |
+| pending | suppressed | `suppress_pending` (the address was suppressed); `CLAIM` (found on the list) | web, batch |
 | pending | cancelled | `cancel` | as above |
 | pending | failed | `fail`; `tidy_orphans` (left pending in a stopped job) | planner, scheduler |
 | failed (retryable kind), delivery_unknown (when asked) | pending | `retry` | user |
@@ -53,6 +54,7 @@ from sqlmodel import Session
 
 from mass_mailer.errors import Conflict
 from mass_mailer.models import RETRYABLE_FAILURES, FailureKind, JobStatus, RecipientStatus
+from mass_mailer.services.quota import effective_quota_sql
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +72,7 @@ JOB_FINISHED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 JOB_RETRYABLE = (JobStatus.COMPLETED, JobStatus.FAILED)
 RECIPIENT_UNSETTLED = (RecipientStatus.PENDING, RecipientStatus.SENDING)
 RECIPIENT_SETTLED = (RecipientStatus.SENT, RecipientStatus.FAILED, RecipientStatus.DELIVERY_UNKNOWN,
-                     RecipientStatus.CANCELLED)
+                     RecipientStatus.SUPPRESSED, RecipientStatus.CANCELLED)
 
 DELIVERY_UNKNOWN = "delivery unknown: the worker stopped during the send; not retried to avoid a duplicate"
 
@@ -96,31 +98,44 @@ _USED_SQL = USED_BY_SENDER_SQL.format(sender=":sender_id", cutoff="now() - inter
 _LOCK_SENDER = "SELECT pg_advisory_xact_lock(7001, :sender_id);"
 _CLAIM_CTES = f"""
     pick AS (
-        SELECT r.id FROM email_recipients r
+        SELECT r.id, EXISTS (SELECT 1 FROM suppressions sp
+                             WHERE sp.user_id = (SELECT user_id FROM email_jobs WHERE id = :job_id)
+                               AND sp.email = lower(r.email)) AS blocked
+        FROM email_recipients r
         WHERE r.job_id = :job_id AND r.status = 'pending'
           AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= now())
           AND EXISTS (SELECT 1 FROM email_jobs j JOIN users u ON u.id = j.user_id
                       WHERE j.id = :job_id AND j.status = 'in_progress' AND u.is_active)
           AND EXISTS (SELECT 1 FROM senders s WHERE s.id = :sender_id AND s.status = 'active'
                         AND s.deleted_at IS NULL
-                        AND s.daily_quota > {_USED_SQL})
+                        AND {effective_quota_sql("s")} > {_USED_SQL})
         LIMIT 1 FOR UPDATE SKIP LOCKED
     ),
     claimed AS (
         UPDATE email_recipients r
-        SET status = 'sending', sender_id = :sender_id, attempts = r.attempts + 1, claimed_by = :worker,
-            lease_expires_at = clock_timestamp() + make_interval(secs => :lease), updated_at = now()
+        SET status = CASE WHEN pick.blocked THEN 'suppressed' ELSE 'sending' END,
+            sender_id = CASE WHEN pick.blocked THEN NULL ELSE :sender_id END,
+            attempts = r.attempts + CASE WHEN pick.blocked THEN 0 ELSE 1 END,
+            claimed_by = CASE WHEN pick.blocked THEN NULL ELSE :worker END,
+            lease_expires_at = CASE WHEN pick.blocked THEN NULL
+                                    ELSE clock_timestamp() + make_interval(secs => :lease) END,
+            settled_at = CASE WHEN pick.blocked THEN now() END,
+            error_message = CASE WHEN pick.blocked THEN 'suppressed: on the suppression list' END,
+            updated_at = now()
         FROM pick WHERE r.id = pick.id
-        RETURNING r.id, r.email, r.data, r.attempts
+        RETURNING r.id, r.email, r.data, r.attempts, pick.blocked
     )"""
 _SETTLED = ("settled AS (UPDATE email_recipients SET {changes}, lease_expires_at = NULL, claimed_by = NULL, "
             "updated_at = now() WHERE id = :id AND status = 'sending' RETURNING job_id, sender_id)")
 _COUNTED = (", counted AS (UPDATE email_jobs SET {counter} = {counter} + 1, updated_at = now() "
             "WHERE id IN (SELECT job_id FROM settled))")
 # The specification's senders.daily_sent: messages sent on last_sent_date (UTC).
+# A warming-up sender's first send of a day after a day it sent moves it one step up its ramp.
 _SENDER_DAY = (", sender_day AS (UPDATE senders SET "
                "daily_sent = CASE WHEN last_sent_date = (now() AT TIME ZONE 'UTC')::date THEN daily_sent + 1 "
-               "ELSE 1 END, last_sent_date = (now() AT TIME ZONE 'UTC')::date "
+               "ELSE 1 END, last_sent_date = (now() AT TIME ZONE 'UTC')::date, "
+               "warmup_step = CASE WHEN warmup AND last_sent_date < (now() AT TIME ZONE 'UTC')::date "
+               "THEN warmup_step + 1 ELSE warmup_step END "
                "WHERE id IN (SELECT sender_id FROM settled))")
 _SETTLE_CTES = {
     "sent": _SETTLED.format(changes="status = 'sent', sent_at = now(), settled_at = now(), error_message = NULL, "
@@ -143,10 +158,15 @@ _SETTLE_CTES = {
 }
 # The connection runs in autocommit: one round trip per call below, the statements of each run as one transaction,
 # so a settle and the next claim commit together or not at all.
-CLAIM = text(f"{_LOCK_SENDER} WITH {_CLAIM_CTES} SELECT id, email, data, attempts FROM claimed")
+# A claimed row whose address is on its user's suppression list is settled `suppressed` instead (`blocked`):
+# the claim is the last check before a send. Its job's counter is moved by `count_suppressed`, in a statement of
+# its own (this one may already move the job row's counters for the settle it carries).
+CLAIM = text(f"{_LOCK_SENDER} WITH {_CLAIM_CTES} SELECT id, email, data, attempts, blocked FROM claimed")
 SETTLE = {kind: text(f"WITH {ctes} SELECT 1") for kind, ctes in _SETTLE_CTES.items()}
-CLAIM_AND_SETTLE = {kind: text(f"{_LOCK_SENDER} WITH {_CLAIM_CTES}, {ctes} SELECT id, email, data, attempts "
-                               "FROM claimed") for kind, ctes in _SETTLE_CTES.items()}
+CLAIM_AND_SETTLE = {kind: text(f"{_LOCK_SENDER} WITH {_CLAIM_CTES}, {ctes} SELECT id, email, data, attempts, "
+                               "blocked FROM claimed") for kind, ctes in _SETTLE_CTES.items()}
+COUNT_SUPPRESSED = text("UPDATE email_jobs SET suppressed_count = suppressed_count + 1, updated_at = now() "
+                        "WHERE id = :job_id")
 NEXT_DUE = text("""
     SELECT extract(epoch FROM min(coalesce(next_attempt_at, now())) - now())
     FROM email_recipients r JOIN email_jobs j ON j.id = r.job_id
@@ -192,20 +212,43 @@ def tidy_orphans(*, session: Session) -> None:
 
 
 _RECONCILE_SQL = text("""
-    UPDATE email_jobs j SET sent_count = c.sent, failed_count = c.failed, delivery_unknown_count = c.unknown
+    UPDATE email_jobs j SET sent_count = c.sent, failed_count = c.failed, delivery_unknown_count = c.unknown,
+                            suppressed_count = c.suppressed
     FROM (SELECT job_id, count(*) FILTER (WHERE status = 'sent') AS sent,
                  count(*) FILTER (WHERE status = 'failed') AS failed,
-                 count(*) FILTER (WHERE status = 'delivery_unknown') AS unknown
+                 count(*) FILTER (WHERE status = 'delivery_unknown') AS unknown,
+                 count(*) FILTER (WHERE status = 'suppressed') AS suppressed
           FROM email_recipients WHERE job_id IN (SELECT id FROM email_jobs WHERE status = 'in_progress')
           GROUP BY job_id) c
     WHERE j.id = c.job_id
-      AND (j.sent_count, j.failed_count, j.delivery_unknown_count) IS DISTINCT FROM (c.sent, c.failed, c.unknown)
+      AND (j.sent_count, j.failed_count, j.delivery_unknown_count, j.suppressed_count)
+          IS DISTINCT FROM (c.sent, c.failed, c.unknown, c.suppressed)
 """)
 
 
 def reconcile_counters(*, session: Session) -> None:
     """Recount running jobs' counters from their rows (a safety net; settles keep them exact)."""
     session.execute(_RECONCILE_SQL)
+    _commit(session)
+
+
+_SUPPRESS_PENDING_SQL = text(f"""
+    WITH r AS (
+        UPDATE email_recipients SET status = 'suppressed', next_attempt_at = NULL, settled_at = now(),
+                                    error_message = 'suppressed: on the suppression list', updated_at = now()
+        WHERE job_id IN (SELECT id FROM email_jobs WHERE user_id = :user_id AND status IN ({sql_list(JOB_OPEN)}))
+          AND email = ANY(:variants) AND status = 'pending'
+        RETURNING job_id)
+    UPDATE email_jobs j SET suppressed_count = j.suppressed_count + c.n, updated_at = now()
+    FROM (SELECT job_id, count(*) AS n FROM r GROUP BY job_id) c WHERE j.id = c.job_id
+""")
+
+
+def suppress_pending(*, session: Session, user_id: int, emails: list[str]) -> None:
+    """Addresses just suppressed: their pending rows in the user's unfinished jobs become `suppressed` (committed
+    with the suppression itself). Rows stored with other letter cases are caught by the claim."""
+    variants = sorted(set(emails) | {e.lower() for e in emails})
+    session.execute(_SUPPRESS_PENDING_SQL, {"user_id": user_id, "variants": variants})
     _commit(session)
 
 

@@ -48,6 +48,7 @@ class PendingFlow:
     user_id: int | None = None
     daily_quota: int | None = None
     next_path: str = "/"
+    warmup: bool | None = None  # a sender connection: ramp its quota up as a new account (None: the default)
 
 
 @dataclass
@@ -72,13 +73,14 @@ def safe_next_path(path: str | None) -> str:
 
 
 def start(kind: str, *, browser: bool, login_hint: str | None = None, user_id: int | None = None,
-          daily_quota: int | None = None, next_path: str | None = None) -> StartedFlow:
+          daily_quota: int | None = None, next_path: str | None = None, warmup: bool | None = None) -> StartedFlow:
     """Begin a sign-in or sender connection: an authorization URL whose state is remembered for 10 minutes."""
     scopes = oauth.SENDER_SCOPES if kind == CONNECT_SENDER else oauth.SIGNIN_SCOPES
     request = oauth.authorization_request(scopes, login_hint=login_hint, offline=kind == CONNECT_SENDER)
     nonce = secrets.token_urlsafe(32)
     pending = PendingFlow(kind=kind, code_verifier=request.code_verifier, nonce_hash=_hash(nonce), browser=browser,
-                          user_id=user_id, daily_quota=daily_quota, next_path=safe_next_path(next_path))
+                          user_id=user_id, daily_quota=daily_quota, next_path=safe_next_path(next_path),
+                          warmup=warmup)
     get_redis().set(_key(request.state), json.dumps(asdict(pending)), ex=FLOW_TTL_SECONDS)
     return StartedFlow(url=request.url, nonce=nonce)
 

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from mass_mailer.models import EmailJob, JobStatus, Sender, SenderStatus
+from mass_mailer.models import EmailJob, JobStatus, Sender, SenderStatus, utcnow
 from mass_mailer.redis_client import get_redis
 from mass_mailer.services import lifecycle
 from mass_mailer.services.coordination import QUEUED, live_key
-from mass_mailer.services.quota import remaining_today
+from mass_mailer.services.quota import effective_quota, remaining_today
 from mass_mailer.settings import get_settings
 
 Enqueue = Callable[[int, int, int], None]  # (job_id, sender_id, limit) → queue one batch
@@ -39,8 +39,12 @@ def job_senders(*, session: Session, job: EmailJob) -> list[Sender]:
 
 
 def usable_senders(*, session: Session, job: EmailJob) -> dict[int, int]:
-    """{sender_id: remaining quota} for the job's active senders with quota left today."""
-    active = {s.id: s.daily_quota for s in job_senders(session=session, job=job) if s.status == SenderStatus.ACTIVE}
+    """{sender_id: remaining quota} for the job's active senders with quota left today (the warm-up step's quota
+    for a sender that warms up)."""
+    today = utcnow().date()
+    active = {s.id: effective_quota(daily_quota=s.daily_quota, warmup=s.warmup, step=s.warmup_step,
+                                    last_sent_date=s.last_sent_date, today=today)
+              for s in job_senders(session=session, job=job) if s.status == SenderStatus.ACTIVE}
     return {sid: left for sid, left in remaining_today(session=session, quotas=active).items() if left > 0}
 
 

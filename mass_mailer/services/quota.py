@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import text
 from sqlmodel import Session
@@ -13,6 +13,37 @@ from mass_mailer.services.coordination import pace_key
 from mass_mailer.services.metrics import SENDS_KEY
 
 WINDOW = timedelta(hours=24)
+# A new account's effective daily quota, one step per day it actually sent, then its own quota (and never more).
+WARMUP_RAMP = (50, 100, 200, 400, 800)
+_TODAY_SQL = "(now() AT TIME ZONE 'UTC')::date"
+
+
+def warmup_step_sql(alias: str) -> str:
+    """The warm-up step a sender is on today: its stored step, plus one when it last sent on an earlier day (the
+    settle of its first send today stores that step)."""
+    return (f"({alias}.warmup_step + CASE WHEN {alias}.last_sent_date < {_TODAY_SQL} THEN 1 ELSE 0 END)")
+
+
+def effective_quota_sql(alias: str) -> str:
+    """The daily quota that limits a sender now, in SQL: the warm-up ramp's step while it warms up."""
+    ramp = ", ".join(map(str, WARMUP_RAMP))
+    step = warmup_step_sql(alias)
+    return (f"(CASE WHEN {alias}.warmup AND {step} < {len(WARMUP_RAMP)} "
+            f"THEN least({alias}.daily_quota, (ARRAY[{ramp}])[{step} + 1]) ELSE {alias}.daily_quota END)")
+
+
+def warmup_step(*, warmup: bool, step: int, last_sent_date: date | None, today: date | None = None) -> int | None:
+    """The ramp step a sender is on today (0-based), or None when it does not warm up or has finished."""
+    today = today or utcnow().date()
+    current = step + (1 if last_sent_date is not None and last_sent_date < today else 0)
+    return current if warmup and current < len(WARMUP_RAMP) else None
+
+
+def effective_quota(*, daily_quota: int, warmup: bool, step: int, last_sent_date: date | None,
+                    today: date | None = None) -> int:
+    """The daily quota that limits a sender now (the same rule as `effective_quota_sql`)."""
+    current = warmup_step(warmup=warmup, step=step, last_sent_date=last_sent_date, today=today)
+    return daily_quota if current is None else min(daily_quota, WARMUP_RAMP[current])
 # Sent rows in the window, rows claimed for a send under way (they may be delivered any moment), and rows whose
 # delivery is unknown (Gmail may have delivered them): the same rule as the claim's (lifecycle.USED_BY_SENDER_SQL).
 _USAGE_SQL = text("""

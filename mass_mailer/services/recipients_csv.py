@@ -44,6 +44,20 @@ class ParsedRecipients:
     rejected: list[dict[str, Any]] = field(default_factory=list)  # {"row", "email", "reason"}
     email_column: str = "email"
     headers: list[str] = field(default_factory=list)  # the file's own headers, in the order of `columns`
+    valid_rows: list[int] = field(default_factory=list)  # the row number of each valid recipient
+
+    def drop(self, emails: dict[str, str]) -> None:
+        """Move the valid recipients whose lower-case address is a key of `emails` to `rejected`, with its value as
+        the reason, keeping the rejected rows in row order."""
+        keep, numbers, dropped = [], [], []
+        for number, row in zip(self.valid_rows, self.valid):
+            if (reason := emails.get(row["email"].lower())) is None:
+                keep.append(row)
+                numbers.append(number)
+            else:
+                dropped.append({"row": number, "email": row["email"], "reason": reason})
+        self.valid, self.valid_rows = keep, numbers
+        self.rejected = sorted(self.rejected + dropped, key=lambda r: r["row"])
 
 
 def normalise_header(name: Any) -> str:
@@ -96,10 +110,10 @@ def validate_recipients(rows: list[dict[str, Any]], *, columns: list[str], email
     if len(rows) > get_settings().max_recipients:
         raise PayloadTooLarge(f"Too many recipients: at most {get_settings().max_recipients} per job")
     seen: set[str] = set()
-    valid, rejected = [], []
+    valid, rejected, numbers = [], [], []
     for number, row in enumerate(rows, start=first_row):
         raw = str(row.get(email_column) or "").strip()
-        reason, email = _check_address(raw)
+        reason, email = check_address(raw)
         if reason is None and email.lower() in seen:
             reason = "duplicate"
         if reason:
@@ -108,10 +122,12 @@ def validate_recipients(rows: list[dict[str, Any]], *, columns: list[str], email
         seen.add(email.lower())
         data = {k: v for k, v in row.items() if k != email_column}
         valid.append({"email": email, **data})
-    return ParsedRecipients(columns=columns, rows=rows, valid=valid, rejected=rejected, email_column=email_column)
+        numbers.append(number)
+    return ParsedRecipients(columns=columns, rows=rows, valid=valid, rejected=rejected, email_column=email_column,
+                            valid_rows=numbers)
 
 
-def _check_address(raw: str) -> tuple[str | None, str]:
+def check_address(raw: str) -> tuple[str | None, str]:
     """(None, normalised address) or (reason, raw). Plain addresses reuse their domain's check (lists share a
     few domains); anything else, or a failing domain, goes through email-validator, for the same result."""
     if not raw:

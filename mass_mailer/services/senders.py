@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -55,6 +55,11 @@ class SenderView(BaseModel):
     last_error: str | None
     created_at: datetime
     updated_at: datetime
+    warmup: bool = False  # a new account whose quota ramps up
+    effective_quota: int = 0  # the daily quota that limits it now (the warm-up step's, while it warms up)
+    warmup_step: int | None = None  # 1-based step of the ramp it is on today, while it warms up
+    warmup_steps: int = len(quota.WARMUP_RAMP)
+    next_warmup_step_on: date | None = None  # when it moves up a step, if it sends today
 
 
 class SenderCounts(BaseModel):
@@ -95,19 +100,21 @@ _STATS_SQL = text("""
 
 
 def start_connection(*, user_id: int, daily_quota: int | None = None, login_hint: str | None = None,
-                     browser: bool = False) -> oauth_flows.StartedFlow:
+                     browser: bool = False, warmup: bool | None = None) -> oauth_flows.StartedFlow:
     """Begin connecting a Gmail account (gmail.send, offline) for this user; rate limited per user."""
     settings = get_settings()
     if daily_quota is not None:
         daily_quota = parse_daily_quota(daily_quota)
     ratelimit.check("sender_connect", str(user_id), settings.sender_connect_rate_limit)
     return oauth_flows.start(oauth_flows.CONNECT_SENDER, browser=browser, login_hint=login_hint, user_id=user_id,
-                             daily_quota=daily_quota)
+                             daily_quota=daily_quota, warmup=warmup)
 
 
 def store_connected_sender(*, session: Session, user_id: int, email: str, grant: oauth.Grant,
-                           daily_quota: int | None) -> Sender:
-    """Save a granted Gmail account for this user; reconnecting an address replaces its tokens and revives it."""
+                           daily_quota: int | None, warmup: bool | None = None) -> Sender:
+    """Save a granted Gmail account for this user; reconnecting an address replaces its tokens and revives it.
+    A new account warms up when `warmup` says so (None: WARMUP_DEFAULT); a reconnected one keeps its setting
+    unless `warmup` is given."""
     if credentials.GMAIL_SEND_SCOPE not in grant.scopes:
         raise callback_errors.invalid("no_send_permission", "Gmail send permission was not granted; "
                                                             "connect the account again and allow sending")
@@ -120,8 +127,10 @@ def store_connected_sender(*, session: Session, user_id: int, email: str, grant:
              "updated_at": now}
     if daily_quota is not None:
         fresh["daily_quota"] = daily_quota
+    if warmup is not None:
+        fresh["warmup"] = warmup
     row = {"user_id": user_id, "email": email.strip().lower(), "created_at": now,
-           "daily_quota": get_settings().default_daily_quota} | fresh
+           "daily_quota": get_settings().default_daily_quota, "warmup": get_settings().warmup_default} | fresh
     statement = insert(Sender).values(**row).on_conflict_do_update(
         constraint="uq_senders_user_email", set_=fresh).returning(Sender.id)
     sender_id = session.execute(statement).scalar_one()
@@ -140,8 +149,18 @@ def _owned(*, session: Session, user_id: int, sender_id: int, lock: bool = False
 
 def _views(*, session: Session, senders: list[Sender]) -> list[SenderView]:
     used = quota.usage_last_24h(session=session, sender_ids=[s.id for s in senders])
-    return [SenderView(sent_last_24h=used[s.id], remaining_today=max(0, s.daily_quota - used[s.id]),
-                       **s.model_dump(include=set(SenderView.model_fields))) for s in senders]
+    today = utcnow().date()
+    views = []
+    for s in senders:
+        effective = quota.effective_quota(daily_quota=s.daily_quota, warmup=s.warmup, step=s.warmup_step,
+                                          last_sent_date=s.last_sent_date, today=today)
+        step = quota.warmup_step(warmup=s.warmup, step=s.warmup_step, last_sent_date=s.last_sent_date, today=today)
+        views.append(SenderView(
+            sent_last_24h=used[s.id], remaining_today=max(0, effective - used[s.id]), effective_quota=effective,
+            warmup_step=None if step is None else step + 1,
+            next_warmup_step_on=today + timedelta(days=1) if step is not None else None,
+            **s.model_dump(include=set(SenderView.model_fields) - {"warmup_step"})))
+    return views
 
 
 def list_senders(*, session: Session, user_id: int) -> list[SenderView]:
@@ -156,11 +175,17 @@ def get_sender(*, session: Session, user_id: int, sender_id: int) -> SenderView:
     return _views(session=session, senders=[_owned(session=session, user_id=user_id, sender_id=sender_id)])[0]
 
 
-def update_sender(*, session: Session, user_id: int, sender_id: int, daily_quota: int) -> SenderView:
-    """Change a sender's daily quota (1..MAX_DAILY_QUOTA)."""
-    daily_quota = parse_daily_quota(daily_quota)
+def update_sender(*, session: Session, user_id: int, sender_id: int, daily_quota: int | None = None,
+                  warmup: bool | None = None) -> SenderView:
+    """Change a sender's daily quota (1..MAX_DAILY_QUOTA) and whether it warms up as a new account."""
+    daily_quota = None if daily_quota is None else parse_daily_quota(daily_quota)
     sender = _owned(session=session, user_id=user_id, sender_id=sender_id, lock=True)
-    sender.daily_quota, sender.updated_at = daily_quota, utcnow()
+    if daily_quota is not None:
+        sender.daily_quota = daily_quota
+    if warmup is not None and warmup != sender.warmup:
+        sender.warmup = warmup
+        log.info("sender %s warm-up %s", sender_id, "on" if warmup else "off")
+    sender.updated_at = utcnow()
     session.add(sender)
     session.commit()
     return get_sender(session=session, user_id=user_id, sender_id=sender_id)

@@ -30,7 +30,7 @@ from mass_mailer.gmail import client as gmail
 from mass_mailer.gmail.mime import build_message, to_raw
 from mass_mailer.models import EmailJob, FailureKind, JobStatus, Sender, SenderStatus, User, utcnow
 from mass_mailer.redis_client import get_redis
-from mass_mailer.services import coordination, lifecycle, metrics, senders
+from mass_mailer.services import coordination, lifecycle, metrics, senders, unsubscribe
 from mass_mailer.services.coordination import live_key
 from mass_mailer.services.quota import SenderPace
 from mass_mailer.services.templating import CompiledTemplates, compile_for_sending
@@ -54,6 +54,7 @@ class Claimed:
     email: str
     data: dict[str, Any]
     attempts: int
+    blocked: bool = False  # on the suppression list: settled `suppressed` by the claim, not to be sent
 
 
 @dataclass
@@ -61,6 +62,7 @@ class BatchContext:
     """What a batch needs, loaded once: the job's templates and the sender's identity and Gmail client."""
 
     job_id: int
+    user_id: int
     sender_id: int
     sender_email: str
     sender_name: str | None
@@ -92,7 +94,7 @@ def load_batch(*, job_id: int, sender_id: int) -> BatchContext | None:
             # and its recipients go to the job's other senders.
             lifecycle.require_reauth(session=session, sender_id=sender_id, reason=senders.UNREADABLE_TOKENS)
             return None
-        return BatchContext(job_id, sender_id, sender.email, user.name,
+        return BatchContext(job_id, job.user_id, sender_id, sender.email, user.name,
                             _job_templates(job_id, job.subject, job.html_content), gmail.GmailClient(tokens),
                             tokens.refresh_token)
 
@@ -147,6 +149,10 @@ class _BatchRun:
                 if not _wait_for_due_work(self.conn, self.ctx.job_id):
                     self._end()
                     return False
+                continue
+            if claimed.blocked:
+                self.conn.execute(lifecycle.COUNT_SUPPRESSED, {"job_id": self.ctx.job_id})
+                log.info("recipient %s of job %s is suppressed: not sent", claimed.id, self.ctx.job_id)
                 continue
             self.settlement = _send_one(self.ctx, claimed)
             if self.settlement.stop:
@@ -219,7 +225,8 @@ def _send_one(ctx: BatchContext, claimed: Claimed) -> Settlement:
     """Render and send one recipient; how its row must be settled."""
     try:
         raw = render_raw(ctx.templates, sender_email=ctx.sender_email, sender_name=ctx.sender_name,
-                         to=claimed.email, data=claimed.data)
+                         to=claimed.email, data=claimed.data,
+                         unsubscribe_url=unsubscribe.link(user_id=ctx.user_id, job_id=ctx.job_id, email=claimed.email))
         _store_refreshed(ctx, ctx.client.refresh_if_expired())
         tokens_before = ctx.client.tokens
         message_id = ctx.client.send(raw)
@@ -247,11 +254,12 @@ def _failed(claimed: Claimed, reason: str, failure: FailureKind) -> Settlement:
 
 
 def render_raw(templates: CompiledTemplates, *, sender_email: str, sender_name: str | None, to: str,
-               data: dict[str, Any]) -> str:
-    """The Gmail `raw` message for one recipient: personalised subject, HTML and text part, as MIME."""
-    subject, html, text_part = templates.render_message({**data, "email": to})
+               data: dict[str, Any], unsubscribe_url: str) -> str:
+    """The Gmail `raw` message for one recipient: personalised subject, HTML and text part, with its one-click
+    unsubscribe headers, as MIME. `{{ unsubscribe_url }}` is the same link as the headers'."""
+    subject, html, text_part = templates.render_message({**data, "email": to, "unsubscribe_url": unsubscribe_url})
     return to_raw(build_message(sender_email=sender_email, sender_name=sender_name, to=to, subject=subject,
-                                html=html, text=text_part))
+                                html=html, text=text_part, extra_headers=unsubscribe.headers(unsubscribe_url)))
 
 
 def _retry_or_fail(claimed: Claimed, exc: gmail.TemporaryError) -> Settlement:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
@@ -34,6 +37,29 @@ class WorkerHeartbeat(Middleware):
             self.heartbeat.close()
 
 
+class OneStopSignal(Middleware):
+    """A worker process stops gracefully on its first SIGTERM and ignores the ones after it.
+
+    A stop usually reaches a worker process twice: once from whoever signals the whole process group or tree (a
+    terminal, `kill -- -PGID`, PM2's tree kill) and once forwarded by Dramatiq's main process. Dramatiq's own handler
+    exits at the second one ("Killing worker process"), cutting sends under way; here the second is ignored, so the
+    send in progress settles and the rest is handed over. A forced stop is SIGKILL (PM2's kill_timeout, docker's
+    stop timeout), or Dramatiq's --worker-shutdown-timeout."""
+
+    def after_process_boot(self, broker) -> None:  # noqa: ARG002 - middleware hook signature
+        dramatiq_handler = signal.getsignal(signal.SIGTERM)
+        if not callable(dramatiq_handler):
+            return
+        stopping = threading.Event()
+
+        def on_term(signum, frame) -> None:
+            if not stopping.is_set():
+                stopping.set()
+                dramatiq_handler(signum, frame)
+
+        signal.signal(signal.SIGTERM, on_term)
+
+
 class ConfigureLogging(Middleware):
     """Each worker process Dramatiq starts logs like every other process: LOG_FORMAT, secrets redacted."""
 
@@ -49,6 +75,7 @@ def _broker() -> RedisBroker:
     redis_broker.add_middleware(StopBatchesOnShutdown())
     redis_broker.add_middleware(ConfigureLogging())
     redis_broker.add_middleware(WorkerHeartbeat())
+    redis_broker.add_middleware(OneStopSignal())
     return redis_broker
 
 
