@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 TOOLS := .tools
 BUN := $(TOOLS)/node_modules/.bin/bun
 BUN_VERSION := 1.4.4
+PM2 := $(TOOLS)/node_modules/.bin/pm2
+PM2_VERSION := 7.0.4
 export REFLEX_TELEMETRY_ENABLED := false
 export REFLEX_CHECK_LATEST_VERSION := false
 export NPM_CONFIG_REGISTRY := https://registry.npmjs.org
@@ -14,7 +16,7 @@ export BUN_INSTALL_CACHE_DIR := $(CURDIR)/$(TOOLS)/bun-cache
 export REFLEX_BUN_PATH := $(CURDIR)/$(BUN)
 export PATH := $(CURDIR)/$(TOOLS)/node_modules/.bin:$(PATH)
 
-.PHONY: install run test bench frontend clean
+.PHONY: install run test bench frontend pm2 clean
 
 install: $(VENV)/.installed $(BUN) .web/.built
 
@@ -34,6 +36,13 @@ $(BUN):
 	touch $@
 
 frontend: .web/.built
+
+# PM2 for `pm2 start ecosystem.config.js` (and its test), from the npm registry into .tools/.
+pm2: $(PM2)
+
+$(PM2):
+	mkdir -p $(TOOLS)
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS) pm2@$(PM2_VERSION)
 
 run: install
 	$(PY) -m mass_mailer up

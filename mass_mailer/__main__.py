@@ -17,12 +17,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mass_mailer", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, func in commands.COMMANDS.items():
-        sub.add_parser(name, help=(func.__doc__ or "").strip().splitlines()[0])
+        command = sub.add_parser(name, help=(func.__doc__ or "").strip().splitlines()[0])
+        if name == "health":
+            command.add_argument("role", choices=("web", "worker", "scheduler"))
     args = parser.parse_args(argv)
+    options = {"role": args.role} if args.command == "health" else {}
     try:
         settings = get_settings()
         configure_logging(settings.log_format, settings.log_level)
-        return commands.COMMANDS[args.command]() or 0
+        return commands.COMMANDS[args.command](**options) or 0
     except SettingsError as exc:
         print(f"mass_mailer {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -188,7 +188,7 @@ def up() -> int:
         get_settings()  # refuses a public HOST before anything starts; creates the demo secrets under var/ once
         log.warning("no GOOGLE_CLIENT_ID: running in DEMO MODE against the built-in Google emulator")
     started = _embedded_services(env)
-    supervisor = Supervisor()
+    supervisor = Supervisor(log_dir=get_settings().var_dir.resolve() / "log")
     try:
         settings = get_settings()
         settings.require_serving()
@@ -258,6 +258,34 @@ def scheduler() -> int:
     return 0
 
 
+def health(role: str = "web") -> int:
+    """Exit 0 when this host's `web`, `worker` or `scheduler` is alive, 1 otherwise (compose and PM2 health checks)."""
+    if role == "web":
+        import urllib.request
+
+        settings = get_settings()
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+        url = f"http://{'[' + host + ']' if ':' in host else host}:{settings.port}/api/health"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - our own loopback URL
+                alive = answer.status == 200
+        except OSError as exc:
+            print(f"mass_mailer health web: {url} does not answer ({type(exc).__name__})", file=sys.stderr)
+            return 1
+        print(f"mass_mailer health web: {'serving' if alive else 'not serving'}")
+        return 0 if alive else 1
+    from mass_mailer.services.coordination import Liveness
+
+    try:
+        here = Liveness.read().on_host()
+    except Exception as exc:  # noqa: BLE001 - Redis away: we cannot tell, so not healthy
+        print(f"mass_mailer health {role}: Redis does not answer ({type(exc).__name__})", file=sys.stderr)
+        return 1
+    alive = here.workers if role == "worker" else here.schedulers
+    print(f"mass_mailer health {role}: {len(alive)} {role} process(es) alive on this host")
+    return 0 if alive else 1
+
+
 COMMANDS = {
     "up": up,
     "services": services,
@@ -267,4 +295,5 @@ COMMANDS = {
     "worker": worker,
     "scheduler": scheduler,
     "rotate-keys": rotate_keys,
+    "health": health,
 }

@@ -6,6 +6,9 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -45,6 +48,38 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+# The job and sender a sending batch works on: every line it logs carries them (`job_id`, `sender_id` in JSON).
+_ENGINE_CONTEXT: ContextVar[tuple[int, int] | None] = ContextVar("mm_engine_context", default=None)
+
+
+@contextmanager
+def engine_context(job_id: int, sender_id: int) -> Iterator[None]:
+    """Lines logged inside name this job and sender."""
+    token = _ENGINE_CONTEXT.set((job_id, sender_id))
+    try:
+        yield
+    finally:
+        _ENGINE_CONTEXT.reset(token)
+
+
+class EngineContextFilter(logging.Filter):
+    """Adds `job_id` and `sender_id` to the lines logged inside `engine_context`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (context := _ENGINE_CONTEXT.get()) is not None:
+            record.job_id, record.sender_id = context
+        return True
+
+
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        if hasattr(record, "job_id"):
+            head, _, tail = line.partition("\n")
+            line = f"{head} [job {record.job_id}, sender {record.sender_id}]" + (f"\n{tail}" if tail else "")
+        return line
+
+
 def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
     """Install the one handler on the root logger."""
     handler = logging.StreamHandler(sys.stderr)
@@ -52,8 +87,9 @@ def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
         handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
                                            rename_fields={"asctime": "time", "levelname": "level"}))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(_TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
+    handler.addFilter(EngineContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

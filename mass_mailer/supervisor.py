@@ -1,4 +1,4 @@
-"""Runs the long-lived commands as child processes and stops them all together."""
+"""Runs the long-lived commands as child processes, restarts one that dies, and stops them all together."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -32,49 +34,110 @@ def reflex_env(env: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-class Supervisor:
-    """Starts named child processes; if one dies or a stop signal arrives, stops the rest."""
+LOG_MAX_BYTES = 10 * 1024 * 1024  # a child's log file is rotated at this size ...
+LOG_BACKUPS = 5  # ... keeping this many older files (name.log.1 ... name.log.5)
+RESTART_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)  # seconds before restarting a child that died, growing while it does
+STABLE_AFTER = 60.0  # a child that ran this long before dying starts again at the first backoff step
 
-    def __init__(self) -> None:
-        self.children: dict[str, subprocess.Popen] = {}
+
+class _Child:
+    """One supervised command: its process, how to start it again, and where its output goes."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path | None) -> None:
+        self.name, self.args, self.env = name, args, env
+        self.proc: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.failures = 0
+        self.restart_at: float | None = None
+        self.output = _output_logger(name, log_dir) if log_dir else None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.args, env=self.env, cwd=ROOT, start_new_session=True,
+                                     stdout=subprocess.PIPE if self.output else None,
+                                     stderr=subprocess.STDOUT if self.output else None)
+        self.started_at, self.restart_at = time.monotonic(), None
+        if self.output:
+            threading.Thread(target=self._copy_output, args=(self.proc,), name=f"log-{self.name}",
+                             daemon=True).start()
+
+    def _copy_output(self, proc: subprocess.Popen) -> None:
+        """Each line of the child to the terminal and to its rotated log file, as the child wrote it (text or
+        JSON, by LOG_FORMAT)."""
+        for raw in proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+            self.output.info(line)
+
+
+def _output_logger(name: str, log_dir: Path) -> logging.Logger:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    logger = logging.getLogger(f"mass_mailer.children.{name}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    handler = RotatingFileHandler(log_dir / f"{name}.log", maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS,
+                                  encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    return logger
+
+
+class Supervisor:
+    """Starts named child processes and keeps them running: one that dies is started again after a growing pause
+    (logged), until a stop signal arrives; then every child is stopped. With `log_dir`, each child's output also
+    goes to `<log_dir>/<name>.log`, rotated by size."""
+
+    def __init__(self, log_dir: Path | None = None) -> None:
+        self.children: dict[str, _Child] = {}
+        self.log_dir = log_dir
         self._stopping = False
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> None:
         log.info("starting %s", name)
-        self.children[name] = subprocess.Popen(args, env=env, cwd=ROOT, start_new_session=True)
+        child = _Child(name, args, env, self.log_dir)
+        child.start()
+        self.children[name] = child
 
     def run(self) -> int:
-        """Wait until a child exits or SIGINT/SIGTERM arrives; stop everything; return an exit code."""
+        """Keep the children running until SIGINT/SIGTERM arrives; stop everything; return an exit code."""
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
-        code = 0
         while not self._stopping:
-            for name, proc in self.children.items():
-                if proc.poll() is not None:
-                    log.error("%s exited with code %s; stopping the others", name, proc.returncode)
-                    code = proc.returncode or 1
-                    self._stopping = True
-                    break
+            now = time.monotonic()
+            for child in self.children.values():
+                if child.restart_at is None and child.proc.poll() is not None:
+                    ran = now - child.started_at
+                    child.failures = 1 if ran >= STABLE_AFTER else child.failures + 1
+                    pause = RESTART_BACKOFF[min(child.failures, len(RESTART_BACKOFF)) - 1]
+                    log.error("%s exited with code %s after %.0f s; restarting it in %.0f s", child.name,
+                              child.proc.returncode, ran, pause)
+                    child.restart_at = now + pause
+                elif child.restart_at is not None and now >= child.restart_at and not self._stopping:
+                    log.info("restarting %s", child.name)
+                    child.start()
             time.sleep(0.3)
         self.stop()
-        return code
+        return 0
 
     def _on_signal(self, signum, frame) -> None:  # noqa: ARG002 - signal handler signature
         self._stopping = True
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM every child's process group, then SIGKILL what is left after timeout."""
-        for proc in self.children.values():
-            if proc.poll() is None:
-                _signal_group(proc, signal.SIGTERM)
+        self._stopping = True
+        running = [c for c in self.children.values() if c.proc is not None and c.proc.poll() is None]
+        for child in running:
+            _signal_group(child.proc, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        for name, proc in self.children.items():
+        for child in running:
             try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
+                child.proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                log.warning("%s did not stop in time; killing it", name)
-                _signal_group(proc, signal.SIGKILL)
-                proc.wait()
+                log.warning("%s did not stop in time; killing it", child.name)
+                _signal_group(child.proc, signal.SIGKILL)
+                child.proc.wait()
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:

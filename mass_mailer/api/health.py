@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 
 from mass_mailer.db import database_ok
 from mass_mailer.redis_client import redis_ok
+from mass_mailer.services.coordination import Liveness
 
 router = APIRouter(prefix="/api", tags=["operations"])
 
@@ -20,8 +21,19 @@ def health() -> dict:
 
 @router.get("/ready")
 async def ready() -> JSONResponse:
-    """200 when PostgreSQL and Redis answer, else 503."""
+    """200 when PostgreSQL and Redis answer, else 503; with the worker processes and schedulers alive (from their
+    heartbeats in Redis; null while Redis does not answer)."""
     db, rd = await run_in_threadpool(database_ok), await run_in_threadpool(redis_ok)
+    alive = await run_in_threadpool(_liveness) if rd else None
     body = {"status": "ok" if db and rd else "unavailable",
-            "database": "ok" if db else "unavailable", "redis": "ok" if rd else "unavailable"}
+            "database": "ok" if db else "unavailable", "redis": "ok" if rd else "unavailable",
+            "workers": None if alive is None else len(alive.workers),
+            "scheduler": None if alive is None else bool(alive.schedulers)}
     return JSONResponse(body, status_code=200 if db and rd else 503)
+
+
+def _liveness() -> Liveness | None:
+    try:
+        return Liveness.read()
+    except Exception:  # noqa: BLE001 - Redis went away between the two calls
+        return None

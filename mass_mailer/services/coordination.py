@@ -9,6 +9,7 @@
 | `mm:pace:<sender>` | batches | the sender's sliding window of Gmail calls (services/quota.py) |
 | `mm:workers` | worker processes | the set of worker process ids that ever registered |
 | `mm:worker:<id>` | worker processes | present while that worker process lives (a heartbeat, HEARTBEAT_TTL) |
+| `mm:scheduler:alive:<id>` | schedulers | present while that scheduler process lives (a heartbeat, HEARTBEAT_TTL) |
 """
 
 from __future__ import annotations
@@ -69,13 +70,17 @@ def project_paused() -> bool:
     return bool(get_redis().exists(PROJECT_PAUSE_KEY))
 
 
+SCHEDULER_ALIVE_PREFIX = "mm:scheduler:alive:"
+
+
 # --- worker processes -------------------------------------------------------------------------------------
 
 _worker_id: str | None = None
 
 
 def worker_id() -> str:
-    """This process's id as a claimer of recipient rows (host, pid and a random part: pids are reused)."""
+    """This process's id, as a claimer of recipient rows and in heartbeats: host, pid and a random part (pids are
+    reused)."""
     global _worker_id
     if _worker_id is None or not _worker_id.startswith(f"{socket.gethostname()}:{os.getpid()}:"):
         _worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -157,3 +162,30 @@ class WorkerWatch:
         redis.srem(WORKERS_KEY, *worker_ids)
         for wid in worker_ids:
             self.missing_since.pop(wid, None)
+
+
+def beat_scheduler() -> None:
+    """The scheduler is alive (called on every round, at least every SCHEDULER_INTERVAL_SECONDS)."""
+    get_redis().set(f"{SCHEDULER_ALIVE_PREFIX}{worker_id()}", int(time.time()), ex=HEARTBEAT_TTL)
+
+
+class Liveness:
+    """Which processes are alive, from their heartbeats: worker processes and schedulers, all hosts or one."""
+
+    def __init__(self, workers: list[str], schedulers: list[str]) -> None:
+        self.workers, self.schedulers = workers, schedulers
+
+    @classmethod
+    def read(cls) -> Liveness:
+        redis = get_redis()
+        registered = sorted(redis.smembers(WORKERS_KEY))
+        beats = redis.mget([worker_key(w) for w in registered]) if registered else []
+        workers = [w for w, beat in zip(registered, beats) if beat is not None]
+        schedulers = [key.removeprefix(SCHEDULER_ALIVE_PREFIX)
+                      for key in redis.scan_iter(match=f"{SCHEDULER_ALIVE_PREFIX}*", count=100)]
+        return cls(workers, sorted(schedulers))
+
+    def on_host(self, host: str | None = None) -> Liveness:
+        prefix = f"{host or socket.gethostname()}:"
+        return Liveness([w for w in self.workers if w.startswith(prefix)],
+                        [s for s in self.schedulers if s.startswith(prefix)])

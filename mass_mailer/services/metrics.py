@@ -12,6 +12,7 @@ from sqlalchemy import text
 from mass_mailer.db import get_engine
 from mass_mailer.models import JobStatus
 from mass_mailer.redis_client import get_redis
+from mass_mailer.services.coordination import Liveness
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,13 @@ class SendingCollector(Collector):
         queue = GaugeMetricFamily("mass_mailer_queue_depth", "Messages waiting in the task queue")
         queue.add_metric([], float(sum(redis.llen(key) for key in QUEUE_KEYS)))
         yield queue
+        alive = Liveness.read()
+        workers = GaugeMetricFamily("mass_mailer_worker_processes", "Worker processes alive (by their heartbeats)")
+        workers.add_metric([], float(len(alive.workers)))
+        yield workers
+        schedulers = GaugeMetricFamily("mass_mailer_schedulers", "Scheduler processes alive (by their heartbeats)")
+        schedulers.add_metric([], float(len(alive.schedulers)))
+        yield schedulers
         jobs = GaugeMetricFamily("mass_mailer_jobs", "Email jobs by status", labels=["status"])
         with get_engine().connect() as conn:
             by_status = dict(conn.execute(text("SELECT status, count(*) FROM email_jobs GROUP BY status")).all())

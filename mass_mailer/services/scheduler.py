@@ -15,7 +15,8 @@ from mass_mailer.db import get_engine
 from mass_mailer.models import EmailJob, User
 from mass_mailer.redis_client import get_redis
 from mass_mailer.services import lifecycle
-from mass_mailer.services.coordination import SCHEDULER_LOCK_KEY, WAKE_KEY, WorkerWatch, project_paused
+from mass_mailer.services.coordination import (SCHEDULER_LOCK_KEY, WAKE_KEY, WorkerWatch, beat_scheduler,
+                                              project_paused)
 from mass_mailer.services.jobs import cancel_active_jobs_of_user
 from mass_mailer.services.planner import Enqueue, dispatch_job
 from mass_mailer.settings import get_settings
@@ -80,6 +81,7 @@ def run(*, enqueue: Enqueue, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
             redis = get_redis()
+            beat_scheduler()
             if _hold_lock(redis, me, ttl=max(10, int(interval * 5))):
                 reconcile = time.monotonic() - last_reconcile > RECONCILE_EVERY
                 tick(enqueue=enqueue, reconcile=reconcile, watch=watch)

@@ -20,7 +20,11 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, text
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlmodel import Session
 
 from mass_mailer import crypto
@@ -28,6 +32,7 @@ from mass_mailer.db import get_engine
 from mass_mailer.errors import DomainError
 from mass_mailer.gmail import client as gmail
 from mass_mailer.gmail.mime import build_message, to_raw
+from mass_mailer.logging_config import engine_context
 from mass_mailer.models import EmailJob, FailureKind, JobStatus, Sender, SenderStatus, User, utcnow
 from mass_mailer.redis_client import get_redis
 from mass_mailer.services import coordination, lifecycle, metrics, senders, unsubscribe
@@ -37,11 +42,13 @@ from mass_mailer.services.templating import CompiledTemplates, compile_for_sendi
 from mass_mailer.settings import get_settings
 
 log = logging.getLogger(__name__)
+_CONNECTION_ERRORS = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
 
 PROJECT_PAUSE = timedelta(hours=1)
 MAX_IDLE_WAIT = 30.0  # a batch waits this long at most for a retry coming due, else ends
 LIVE_TTL = 30  # seconds a (job, sender) pair counts as covered after its batch last claimed
 SETTLE_HOLD = 0.1  # seconds a settle may wait for the next pace slot, to share the next claim's round trip
+OUTAGE_LIMIT = 90.0  # seconds a batch waits for a lost PostgreSQL or Redis before giving up (its rows stay safe)
 # Set when the worker shuts down: batches stop between two sends (never during one) and hand over.
 STOPPING = threading.Event()
 
@@ -111,47 +118,97 @@ class Settlement:
 
 def run_batch(*, job_id: int, sender_id: int, limit: int) -> bool:
     """Send up to `limit` messages of a job through one sender; True when it stopped with work left to do."""
+    with engine_context(job_id, sender_id):  # every line logged on the way names the job and the sender
+        return _run_batch(job_id=job_id, sender_id=sender_id, limit=limit)
+
+
+def _run_batch(*, job_id: int, sender_id: int, limit: int) -> bool:
     if coordination.project_paused():
         return False
     ctx = load_batch(job_id=job_id, sender_id=sender_id)
     if ctx is None:
         return False
-    with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        batch = _BatchRun(ctx, conn)
+    batch = _BatchRun(ctx)
+    try:
+        return batch.run(limit)
+    finally:
         try:
-            return batch.run(limit)
+            batch.ride_out(batch.settle)  # the last send's outcome is recorded, even across a short outage
         finally:
-            batch.settle()
+            batch.conn.close()
+
+
+def _autocommit() -> Connection:
+    return get_engine().connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
 class _BatchRun:
     """One batch's loop. Each send's settle travels with the next claim (one round trip, one transaction) and its
     outcome is counted by the next pace call (one Redis round trip); a settle never waits long for them."""
 
-    def __init__(self, ctx: BatchContext, conn: Connection) -> None:
-        self.ctx, self.conn = ctx, conn
+    def __init__(self, ctx: BatchContext) -> None:
+        self.ctx, self.conn = ctx, _autocommit()
         self.pace = SenderPace(get_settings().sender_rate_per_minute)
         self.claim_params = {"job_id": ctx.job_id, "sender_id": ctx.sender_id, "lease": get_settings().lease_seconds,
                              "worker": coordination.worker_id()}
         self.settlement: Settlement | None = None  # the last send's, not applied yet
         self.marked = 0.0
 
+    def ride_out(self, call):
+        """`call()`, waiting while PostgreSQL or Redis is away (logged once, retried with a growing pause, a new
+        database connection each time) for up to OUTAGE_LIMIT: a lost connection must not lose the outcome of a
+        send that happened. A statement whose transaction did not commit is simply run again: settles only move
+        rows still `sending`, and a claim takes whatever row is claimable then."""
+        lost_at, pause = None, 0.5
+        while True:
+            try:
+                result = call()
+            except _CONNECTION_ERRORS as exc:
+                now = time.monotonic()
+                if lost_at is None:
+                    lost_at = now
+                    log.warning("job %s, sender %s: lost the connection to %s (%s); waiting for it", self.ctx.job_id,
+                                self.ctx.sender_id, "Redis" if isinstance(exc, RedisError) else "PostgreSQL",
+                                type(exc).__name__)
+                if now - lost_at > OUTAGE_LIMIT or STOPPING.is_set():
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
+                if isinstance(exc, DBAPIError):
+                    self._reconnect()
+                continue
+            if lost_at is not None:
+                log.info("job %s, sender %s: connection back after %.0f s", self.ctx.job_id, self.ctx.sender_id,
+                         time.monotonic() - lost_at)
+            return result
+
+    def _reconnect(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:  # noqa: BLE001 - the old connection is gone anyway
+            pass
+        try:
+            self.conn = _autocommit()
+        except DBAPIError:
+            pass  # still away: the next try connects again
+
     def run(self, limit: int) -> bool:
         for _ in range(limit):
             if time.monotonic() - self.marked > LIVE_TTL / 6:  # keep the pair covered, without a call per send
-                get_redis().set(live_key(self.ctx.job_id, self.ctx.sender_id), coordination.worker_id(), ex=LIVE_TTL)
+                self.ride_out(lambda: get_redis().set(live_key(self.ctx.job_id, self.ctx.sender_id),
+                                                      coordination.worker_id(), ex=LIVE_TTL))
                 self.marked = time.monotonic()
-            if not self._take_slot() or STOPPING.is_set():
+            if not self.ride_out(self._take_slot) or STOPPING.is_set():
                 return True
-            claimed = claim(self.conn, self.claim_params, self.settlement)
+            claimed = self.ride_out(lambda: claim(self.conn, self.claim_params, self.settlement))
             self.settlement = None
             if claimed is None:
-                if not _wait_for_due_work(self.conn, self.ctx.job_id):
+                if not self.ride_out(lambda: _wait_for_due_work(self.conn, self.ctx.job_id)):
                     self._end()
                     return False
                 continue
             if claimed.blocked:
-                self.conn.execute(lifecycle.COUNT_SUPPRESSED, {"job_id": self.ctx.job_id})
+                self.ride_out(lambda: self.conn.execute(lifecycle.COUNT_SUPPRESSED, {"job_id": self.ctx.job_id}))
                 log.info("recipient %s of job %s is suppressed: not sent", claimed.id, self.ctx.job_id)
                 continue
             self.settlement = _send_one(self.ctx, claimed)
@@ -164,8 +221,12 @@ class _BatchRun:
     def _end(self) -> None:
         """Nothing more for this batch (the job is done, paused or stopped, or the sender is out): uncover the pair
         and wake the scheduler, which completes the job or covers the pair again when there is work."""
-        get_redis().delete(live_key(self.ctx.job_id, self.ctx.sender_id))
-        coordination.wake_scheduler(self.ctx.job_id)
+        try:
+            get_redis().delete(live_key(self.ctx.job_id, self.ctx.sender_id))
+            coordination.wake_scheduler(self.ctx.job_id)
+        except RedisError:  # the scheduler's next round finds the pair uncovered once its mark expires
+            log.warning("job %s, sender %s: could not hand the pair back (Redis away)", self.ctx.job_id,
+                        self.ctx.sender_id)
 
     def _take_slot(self) -> bool:
         """Wait for a pace slot (False: none came in time, or the worker stops), settling first if it is far."""
@@ -231,7 +292,11 @@ def _send_one(ctx: BatchContext, claimed: Claimed) -> Settlement:
         tokens_before = ctx.client.tokens
         message_id = ctx.client.send(raw)
         if ctx.client.tokens is not tokens_before:
-            _store_refreshed(ctx, ctx.client.tokens)
+            try:
+                _store_refreshed(ctx, ctx.client.tokens)
+            except Exception:  # noqa: BLE001 - the message is out: only the refreshed token is not stored
+                log.warning("job %s, sender %s: a refreshed token could not be stored", ctx.job_id, ctx.sender_id,
+                            exc_info=True)
     except gmail.DeliveryUnknown as exc:
         return Settlement("unknown", {"id": claimed.id, "reason": exc.reason}, "delivery_unknown")
     except gmail.PermanentError as exc:

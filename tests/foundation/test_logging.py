@@ -66,3 +66,19 @@ def test_exception_tracebacks_are_redacted_in_json_too(capsys, restore_logging):
     record = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert "RuntimeError" in record["exc_info"] and "[REDACTED]" in record["exc_info"]
     assert "gAAAAABlongFernet" not in json.dumps(record)
+
+
+def test_lines_logged_by_a_sending_batch_name_its_job_and_sender(capsys, restore_logging):
+    from mass_mailer.logging_config import engine_context
+
+    configure_logging("text")
+    with engine_context(12, 34):
+        logging.getLogger("mass_mailer.services.sending").warning("retrying")
+    logging.getLogger("mass_mailer.services.sending").warning("elsewhere")
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-2].endswith("retrying [job 12, sender 34]") and lines[-1].endswith("elsewhere")
+    configure_logging("json")
+    with engine_context(12, 34):
+        logging.getLogger("mass_mailer.services.sending").warning("retrying")
+    record = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert (record["job_id"], record["sender_id"], record["message"]) == (12, 34, "retrying")

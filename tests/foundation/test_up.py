@@ -37,7 +37,30 @@ def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 240) -> httpx
     raise AssertionError(f"{url} never answered 200")
 
 
-def test_up_serves_ui_and_api_in_demo_mode_and_stops_everything():
+def _child(proc: subprocess.Popen, name: str) -> psutil.Process | None:
+    """The direct child of `up` running `python -m mass_mailer <name>`."""
+    for child in psutil.Process(proc.pid).children():
+        try:
+            if child.cmdline()[-3:] == ["-m", "mass_mailer", name]:
+                return child
+        except psutil.NoSuchProcess:
+            continue
+    return None
+
+
+def _wait_until(condition, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError("timed out")
+
+
+def test_up_serves_ui_and_api_in_demo_mode_restarts_a_dead_child_and_stops_everything():
     var = Path(tempfile.mkdtemp(prefix="mass-mailer-up-"))
     var.chmod(0o755)
     port, emulator_port = free_port(), free_port()
@@ -54,10 +77,21 @@ def test_up_serves_ui_and_api_in_demo_mode_and_stops_everything():
         assert httpx.get(f"http://127.0.0.1:{emulator_port}/_emulator/health", timeout=5).status_code == 200
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) >= 4  # emulator, worker, scheduler, web and their own children
+        # A child that dies is started again, and each child's output is also in var/log/<name>.log.
+        worker = _child(proc, "worker")
+        os.killpg(worker.pid, signal.SIGKILL)
+        _wait_until(lambda: (_child(proc, "worker") or worker).pid != worker.pid)
+        _wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/api/ready", timeout=5).json()["workers"] >= 1)
+        logs = var / "var" / "log"
+        assert {"web.log", "worker.log", "scheduler.log", "emulator.log"} <= {p.name for p in logs.iterdir()}
+        assert "database schema is up to date" in (logs / "worker.log").read_text()
+        children += psutil.Process(proc.pid).children(recursive=True)
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(60)
-    assert code == 0, proc.stderr.read()[-2000:]
+    stderr = proc.stderr.read()
+    assert code == 0, stderr[-2000:]
+    assert "worker exited with code -9" in stderr and "restarting worker" in stderr
     time.sleep(1)
     leftovers = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert leftovers == []
