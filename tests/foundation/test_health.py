@@ -12,7 +12,7 @@ def test_health_and_ready_answer_ok():
     assert client.get("/api/health").json() == {"status": "ok"}
     ready = client.get("/api/ready")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "database": "ok", "redis": "ok"}
+    assert ready.json() == {"status": "ok", "database": "ok", "redis": "ok", "workers": 0, "scheduler": False}
 
 
 def test_ready_turns_503_when_redis_stops(tmp_path, monkeypatch):

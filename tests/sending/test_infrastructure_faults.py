@@ -17,6 +17,7 @@ import psycopg2
 import pytest
 import redis as redis_lib
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
 
 from mass_mailer.api import create_app
 from mass_mailer.embedded import RedisServer
@@ -75,18 +76,21 @@ def test_postgresql_away_mid_job(make_user, make_sender, api, engine, emulator, 
     running = engine(**SETTINGS)
     wait_for(lambda: job_row(job_id).sent_count >= 30, 60, message="sending under way")
     seen, stop = _watch_ready()
-    admin = psycopg2.connect(services["DATABASE_URL"])
+    # From another database: a database cannot refuse connections to itself from its own session.
+    database = make_url(services["DATABASE_URL"]).database
+    url = make_url(services["DATABASE_URL"]).set(database="template1")
+    admin = psycopg2.connect(url.render_as_string(hide_password=False).replace("postgresql+psycopg2://", "postgresql://"))
     admin.autocommit = True
     try:
         with admin.cursor() as cur:
             # As a restart does: every connection is cut and none is accepted for a while.
-            cur.execute("ALTER DATABASE postgres ALLOW_CONNECTIONS false")
+            cur.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
             deadline = time.monotonic() + 6
             while time.monotonic() < deadline:
                 cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE pid <> pg_backend_pid() AND datname = 'postgres'")
+                            "WHERE pid <> pg_backend_pid() AND datname = %s", (database,))
                 time.sleep(0.2)
-            cur.execute("ALTER DATABASE postgres ALLOW_CONNECTIONS true")
+            cur.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
     finally:
         admin.close()
     _assert_complete_without_duplicates(job_id, emulator)
