@@ -6,7 +6,8 @@ import reflex as rx
 
 from mass_mailer import api
 from mass_mailer.errors import DomainError
-from mass_mailer.pages import admin, compose, dashboard, job, outbox, profile, senders  # noqa: F401 - registers pages
+from mass_mailer.pages import (  # noqa: F401 - registers pages
+    admin, compose, dashboard, job, outbox, profile, senders, suppressions)
 from mass_mailer.state.guard import SessionGuard
 
 log = logging.getLogger(__name__)

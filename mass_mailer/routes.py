@@ -7,11 +7,13 @@ JOB = "/jobs/[job_id]"
 ADMIN = "/admin"
 PROFILE = "/profile"
 OUTBOX = "/outbox"
+SUPPRESSIONS = "/suppressions"
 
 # Browser navigations handled by the REST API (they set cookies and redirect back).
 SIGN_IN = "/api/auth/login"
 SIGN_OUT = "/api/auth/signout"
 CONNECT_SENDER = "/api/senders/connect"
+SUPPRESSIONS_EXPORT = "/api/suppressions?format=csv"  # the whole suppression list as a CSV download
 
 
 def job(job_id: int | str) -> str:

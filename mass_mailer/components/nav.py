@@ -10,6 +10,7 @@ _ITEMS = [
     ("Dashboard", routes.DASHBOARD, "layout-dashboard"),
     ("New email", routes.COMPOSE, "square-pen"),
     ("Senders", routes.SENDERS, "at-sign"),
+    ("Suppressions", routes.SUPPRESSIONS, "ban"),
 ]
 
 
