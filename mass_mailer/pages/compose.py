@@ -174,6 +174,22 @@ def _merge_field(name: str) -> rx.Component:
     )
 
 
+def _unsubscribe_warning() -> rx.Component:
+    """Bulk mail needs a visible unsubscribe link: said, with a one-click fix, while the HTML has none."""
+    return rx.cond(ComposeState.lacks_unsubscribe_link, rx.callout.root(
+        rx.callout.icon(rx.icon("triangle-alert", size=16)),
+        rx.flex(
+            rx.callout.text(
+                rx.text.strong("No unsubscribe link. "),
+                "Gmail and Yahoo require bulk senders to show a visible unsubscribe link in every message; without "
+                "one, more of your mail lands in spam. Add ", rx.code("{{ unsubscribe_url }}", size="1"),
+                " as a link, or the standard footer."),
+            rx.button(rx.icon("plus", size=14), "Add unsubscribe footer", size="1", color_scheme="amber",
+                      on_click=ComposeState.add_unsubscribe_footer, data_testid="add-unsubscribe-footer"),
+            direction="column", align="start", gap="2"),
+        color_scheme="amber", size="1", width="100%", data_testid="unsubscribe-warning"), rx.fragment())
+
+
 def message_card() -> rx.Component:
     return section(
         "Message",
@@ -198,8 +214,10 @@ def message_card() -> rx.Component:
         rx.grid(
             rx.vstack(
                 rx.text("HTML", size="2", weight="medium"),
+                # Started afresh (key) only when the page replaces the text, as "Add unsubscribe footer" does.
                 rx.box(html_editor(ComposeState.html_seed, ComposeState.set_html, height="460px"),
-                       width="100%", data_testid="html-editor"),
+                       key=ComposeState.editor_version, width="100%", data_testid="html-editor"),
+                _unsubscribe_warning(),
                 rx.hstack(rx.text("Merge fields:", size="1", color_scheme="gray"),
                           rx.foreach(ComposeState.merge_fields, _merge_field), wrap="wrap", spacing="2",
                           align="center"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 from datetime import datetime
 from functools import partial
 
@@ -18,11 +19,11 @@ from mass_mailer.models import SenderStatus
 from mass_mailer import routes
 from mass_mailer.services import jobs as jobs_service
 from mass_mailer.services import senders as senders_service
-from mass_mailer.services import uploads
+from mass_mailer.services import suppressions, unsubscribe, uploads
 from mass_mailer.services.recipients_csv import NoEmailColumn, ParsedRecipients, parse_recipients_csv
 from mass_mailer.services.templating import render_preview, template_fields
 from mass_mailer.settings import get_settings
-from mass_mailer.state.auth import signed_in_user
+from mass_mailer.state.auth import AuthState, signed_in_user
 from mass_mailer.state.clock import BrowserClockState
 from mass_mailer.state.controls import browser_time
 from mass_mailer.state.formatting import duration, when
@@ -50,9 +51,32 @@ DEFAULT_HTML = """<div style="font-family: -apple-system, Segoe UI, Roboto, sans
     <a href="https://example.com" style="background: #4f46e5; color: white; padding: 10px 16px;
        border-radius: 8px; text-decoration: none;">Read more</a>
   </p>
-  <p style="color: #6b7280; font-size: 13px;">You get this email as {{ email }}.</p>
+  <p style="color: #6b7280; font-size: 13px;">You get this email as {{ email }}.
+    <a href="{{ unsubscribe_url }}" style="color: #6b7280;">Unsubscribe</a></p>
 </div>
 """
+
+
+UNSUBSCRIBE_FIELD = "unsubscribe_url"  # given to every template at send time (services/sending.py)
+UNSUBSCRIBE_FOOTER = (
+    '<p style="font-size: 12px; color: #666; text-align: center; margin-top: 24px;">You received this email because '
+    'you are on our mailing list. <a href="{{ unsubscribe_url }}" style="color: #666;">Unsubscribe</a></p>\n')
+# {{ unsubscribe_url }}, or a link of the template's own whose address or text says unsubscribe.
+_UNSUBSCRIBE_LINK = re.compile(r"\{\{\s*unsubscribe_url\b|<a\b[^>]*\bhref\s*=\s*[\"']?[^\"'\s>]*unsubscribe|"
+                               r"<a\b[^>]*>[^<]*unsubscribe", re.IGNORECASE)
+
+
+def has_unsubscribe_link(html: str) -> bool:
+    """Whether the HTML offers a visible unsubscribe link (Gmail and Yahoo require one of bulk senders)."""
+    return _UNSUBSCRIBE_LINK.search(html) is not None
+
+
+def with_unsubscribe_footer(html: str) -> str:
+    """The HTML with the standard unsubscribe footer at the end of its body."""
+    end = html.lower().rfind("</body>")
+    if end >= 0:
+        return html[:end] + UNSUBSCRIBE_FOOTER + html[end:]
+    return html.rstrip() + "\n" + UNSUBSCRIBE_FOOTER
 
 
 @dataclasses.dataclass
@@ -85,6 +109,7 @@ class ComposeState(rx.State):
     # keystrokes typed since).
     subject_seed: str = DEFAULT_SUBJECT
     html_seed: str = DEFAULT_HTML
+    editor_version: int = 0  # a new value starts the editor afresh from html_seed (the footer was added)
     campaign_name: str = ""  # optional; jobs are listed by it
     campaign_name_seed: str = ""
     file_name: str = ""
@@ -115,7 +140,11 @@ class ComposeState(rx.State):
 
     @rx.var
     def merge_fields(self) -> list[str]:
-        return ["email", *[c for c in self.columns if c != self.email_column]]
+        return ["email", *[c for c in self.columns if c != self.email_column], UNSUBSCRIBE_FIELD]
+
+    @rx.var
+    def lacks_unsubscribe_link(self) -> bool:
+        return not has_unsubscribe_link(self.html)
 
     @rx.var
     def preview_count(self) -> int:
@@ -228,6 +257,19 @@ class ComposeState(rx.State):
         await self._render_preview()
 
     @rx.event
+    async def add_unsubscribe_footer(self) -> None:
+        """Append the standard footer with {{ unsubscribe_url }} to the HTML, in the editor too.
+
+        The editor owns its text, so it is started afresh from the new text (editor_version); every change typed
+        before the click has reached the server first, since a tab's events are handled in order.
+        """
+        if await signed_in_user(self) is None or has_unsubscribe_link(self.html):
+            return
+        self.html = self.html_seed = with_unsubscribe_footer(self.html)
+        self.editor_version += 1
+        await self._render_preview()
+
+    @rx.event
     async def step_preview(self, delta: int) -> None:
         if self._preview_rows and isinstance(delta, int):
             self.preview_index = (self.preview_index + delta) % len(self._preview_rows)
@@ -236,6 +278,9 @@ class ComposeState(rx.State):
     async def _render_preview(self) -> None:
         row = self._preview_rows[self.preview_index] if self._preview_rows else {"email": "someone@example.com"}
         self.preview_email = row.get("email", "")
+        auth = await self.get_state(AuthState)  # the guard has just validated the user of this event
+        row = {**row, UNSUBSCRIBE_FIELD: unsubscribe.link(user_id=auth.user_id, job_id=unsubscribe.PREVIEW_JOB,
+                                                          email=self.preview_email)}
         try:
             self.preview_subject, self.preview_html, fields = await off_loop(_preview, self.subject, self.html, row)
         except DomainError as exc:  # a half-typed template is normal while editing: say why in place of the preview
@@ -249,7 +294,7 @@ class ComposeState(rx.State):
             return []  # no recipients yet: every field is unknown, and saying so helps nobody
         known = ["email", *(c for c in self.columns if c != self.email_column)]
         warnings = []
-        for name in sorted(used - set(known)):
+        for name in sorted(used - set(known) - {UNSUBSCRIBE_FIELD}):
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"did you mean {{{{ {close[0]} }}}}?" if close else f"the fields are {', '.join(known)}"
             warnings.append(f"{{{{ {name} }}}} is not a column of the file, so it will be empty: {hint}")
@@ -316,6 +361,7 @@ class ComposeState(rx.State):
             self.file_name = ""
             await self._clear_recipients(user_id, exc.message)
             return
+        await off_loop(_drop_suppressed, parsed, user_id)  # job creation would reject them: say so now
         self.csv_error, self.needs_email_column = "", False
         self.columns, self.email_column = parsed.columns, parsed.email_column
         self.field_map = [FieldRow(header=h, field="" if c == parsed.email_column else c)
@@ -383,6 +429,14 @@ def _create_from_csv(**fields) -> jobs_service.JobCreated:
 def _create_from_list(**fields) -> jobs_service.JobCreated:
     with session_scope() as session:
         return jobs_service.create_job_from_list(session=session, **fields)
+
+
+def _drop_suppressed(parsed: ParsedRecipients, user_id: int) -> None:
+    with session_scope() as session:
+        found = suppressions.suppressed_among(session=session, user_id=user_id,
+                                              emails=(row["email"] for row in parsed.valid))
+    if found:
+        parsed.drop(found)
 
 
 def _preview(subject: str, html: str, row: dict) -> tuple[str, str, set[str]]:
