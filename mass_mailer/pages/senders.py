@@ -6,6 +6,7 @@ from mass_mailer.components.badges import status_badge
 from mass_mailer.components.cards import callout, document_link, empty_state, page_header, progress_bar, stat_card
 from mass_mailer.components.layout import dashboard_page
 from mass_mailer import routes
+from mass_mailer.services.quota import WARMUP_RAMP
 from mass_mailer.services.senders import MAX_DAILY_QUOTA
 from mass_mailer.state.auth import AuthState
 from mass_mailer.state.senders import SenderRow, SendersState
@@ -39,6 +40,15 @@ def add_sender_dialog() -> rx.Component:
                              data_testid="sender-quota"),
                     rx.text("Gmail allows about 500 a day for personal accounts, 2,000 for Workspace.", size="1",
                             color_scheme="gray"),
+                    # Unticked sends warmup=0 (the browser leaves an unticked box out; the last value counts).
+                    rx.el.input(type="hidden", name="warmup", value="0", read_only=True),
+                    rx.text(rx.checkbox(name="warmup", value="1", default_checked=SendersState.new_warmup,
+                                        data_testid="sender-warmup"),
+                            " This is a new account (warm it up)", as_="label", size="2", weight="medium",
+                            display="flex", align_items="center", gap="0.5em", margin_top="0.5em"),
+                    rx.text(f"Its daily quota rises one step each day it sends ({', '.join(map(str, WARMUP_RAMP))}), "
+                            "then is its own: a new account that sends a lot at once looks like spam to Gmail.",
+                            size="1", color_scheme="gray"),
                     spacing="2",
                     margin_y="1em",
                 ),
@@ -98,7 +108,11 @@ def _sender_card(sender: SenderRow) -> rx.Component:
                 rx.hstack(
                     rx.text("Last 24 h", size="2", color_scheme="gray"),
                     rx.spacer(),
-                    rx.text(sender.sent_24h, " / ", sender.daily_quota, size="2", weight="medium"),
+                    rx.text(sender.sent_24h, " / ", sender.effective_quota,
+                            rx.cond(sender.effective_quota != sender.daily_quota,
+                                    rx.text.span(" (own quota ", sender.daily_quota, ")", color_scheme="gray",
+                                                 weight="regular"), ""),
+                            size="2", weight="medium", data_testid="sender-quota-use"),
                     width="100%",
                 ),
                 progress_bar(sender.used_percent),
@@ -111,6 +125,23 @@ def _sender_card(sender: SenderRow) -> rx.Component:
                 rx.text(rx.text.strong(sender.failed_total), " failed", size="1", color_scheme="gray"),
                 spacing="4",
                 wrap="wrap",
+            ),
+            rx.vstack(
+                rx.text(rx.switch(checked=sender.warmup, on_change=lambda on: SendersState.set_warmup(sender.id, on),
+                                  size="1", data_testid="warmup-switch"),
+                        " New account: warm up", as_="label", size="2", weight="medium", display="flex",
+                        align_items="center", gap="0.5em"),
+                rx.cond(sender.warmup_note != "",
+                        rx.text(rx.icon("trending-up", size=13, display="inline", vertical_align="middle"), " ",
+                                sender.warmup_note,
+                                rx.cond(sender.warmup_next_on != "", rx.text.span(
+                                    " (", sender.warmup_next, " ",
+                                    rx.text.span(sender.warmup_next_on, white_space="nowrap"), " if it sends today)"),
+                                        ""),
+                                size="1", color_scheme="gray", data_testid="warmup-note"),
+                        rx.fragment()),
+                spacing="1",
+                width="100%",
             ),
             callout(sender.last_error, color="orange"),
             spacing="4",

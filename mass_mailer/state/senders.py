@@ -32,6 +32,24 @@ class SenderRow:
     reset_at: str = ""
     last_error: str = ""
     reconnect_url: str = ""
+    warmup: bool = False
+    effective_quota: int = 0  # the quota that limits it now: the warm-up step's while it warms up
+    warmup_note: str = ""  # "Warm-up step 2 of 5: 100/day"; "" when it does not warm up
+    warmup_next: str = ""  # "next step on" or "its own quota from", when it moves on if it sends today
+    warmup_next_on: str = ""  # that day, "2026-12-05"
+
+
+def warmup_note(view: senders_service.SenderView) -> tuple[str, str, str]:
+    """Where a warming-up sender is on its ramp, and what it reaches next on which day (if it sends today)."""
+    if not view.warmup:
+        return "", "", ""
+    if view.warmup_step is None:
+        return f"Warm-up done: its own quota of {view.daily_quota}/day applies", "", ""
+    note = f"Warm-up step {view.warmup_step} of {view.warmup_steps}: {view.effective_quota}/day"
+    if view.next_warmup_step_on is None:
+        return note, "", ""
+    following = "next step on" if view.warmup_step < view.warmup_steps else "its own quota from"
+    return note, following, f"{view.next_warmup_step_on:%Y-%m-%d}"
 
 
 def connect_url(daily_quota: int | None = None, login_hint: str = "") -> str:
@@ -44,12 +62,16 @@ def connect_url(daily_quota: int | None = None, login_hint: str = "") -> str:
     return f"{routes.CONNECT_SENDER}?{urlencode(params)}" if params else routes.CONNECT_SENDER
 
 
+_WARMUP_FIELDS = ("warmup_note", "warmup_next", "warmup_next_on")
+
+
 class SendersState(rx.State):
     senders: list[SenderRow] = []
     sent_24h: int = 0
     failed_24h: int = 0
     remaining_today: int = 0
     new_quota: str = ""
+    new_warmup: bool = False  # whether "Add Gmail account" starts with the warm-up box ticked
     editing_id: int = 0
     editing_email: str = ""
     editing_quota: str = ""
@@ -63,6 +85,7 @@ class SendersState(rx.State):
         if user is None:
             return None
         self.new_quota = str(get_settings().default_daily_quota)
+        self.new_warmup = get_settings().warmup_default
         self._refresh(user.id)
         # Anyone can write a link to /senders?error=...: the page shows only fixed messages for error codes, and
         # "Connected ..." only for an address that is one of this user's senders.
@@ -83,11 +106,12 @@ class SendersState(rx.State):
         self.remaining_today = sum(v.remaining_today for v in views.values() if v.status == SenderStatus.ACTIVE)
         self.senders = [
             SenderRow(id=v.id, email=v.email, status=v.status, daily_quota=v.daily_quota, sent_24h=v.sent_last_24h,
-                      remaining_today=v.remaining_today, used_percent=percent(v.sent_last_24h, v.daily_quota),
+                      remaining_today=v.remaining_today, used_percent=percent(v.sent_last_24h, v.effective_quota),
                       sent_total=counts[v.id].sent_total if v.id in counts else 0,
                       failed_total=counts[v.id].failed_total if v.id in counts else 0,
                       reset_at=when(v.quota_reset_at) if v.quota_reset_at else "", last_error=v.last_error or "",
-                      reconnect_url=connect_url(v.daily_quota, v.email))
+                      reconnect_url=connect_url(v.daily_quota, v.email), warmup=v.warmup,
+                      effective_quota=v.effective_quota, **dict(zip(_WARMUP_FIELDS, warmup_note(v))))
             for v in views.values()
         ]
 
@@ -117,6 +141,21 @@ class SendersState(rx.State):
         email, self.editing_id = self.editing_email, 0
         self._refresh(user.id)
         return rx.toast.success(f"Daily quota of {email} set to {quota}")
+
+    @rx.event
+    async def set_warmup(self, sender_id: int, value: bool):
+        """The "New account: warm up" switch of a sender."""
+        user = await signed_in_user(self)
+        if user is None:
+            return None
+        if type(sender_id) is not int or not isinstance(value, bool):
+            raise InvalidInput("Choose a sender first")
+        with session_scope() as session:
+            view = senders_service.update_sender(session=session, user_id=user.id, sender_id=sender_id, warmup=value)
+        self._refresh(user.id)
+        if value:
+            return rx.toast.success(f"{view.email} warms up: {view.effective_quota}/day today, more each day it sends")
+        return rx.toast.success(f"{view.email} uses its own quota of {view.daily_quota}/day")
 
     @rx.event
     def ask_remove(self, sender_id: int, email: str) -> None:
