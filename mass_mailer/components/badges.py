@@ -16,6 +16,7 @@ _COLORS = {
     "pending": "gray",
     "sent": "green",
     "delivery_unknown": "orange",
+    "suppressed": "purple",
     "admin": "violet",
     "user": "gray",
 }

@@ -33,6 +33,9 @@ def _counts(job: JobRow) -> rx.Component:
         rx.cond(job.delivery_unknown > 0,
                 rx.text.span(" · ", rx.text.span(job.delivery_unknown, " delivery unknown", white_space="nowrap",
                                                  color=rx.color("orange", 11)), data_testid="job-unknown"), ""),
+        rx.cond(job.suppressed > 0,
+                rx.text.span(" · ", rx.text.span(job.suppressed, " suppressed", white_space="nowrap",
+                                                 color=rx.color("purple", 11)), data_testid="job-suppressed"), ""),
         size="2", data_testid="job-counts")
 
 

@@ -63,11 +63,12 @@ def schedule_panel() -> rx.Component:
     )
 
 
-def _counter(test_id: str, *card_args, phone: str = "1", wide: bool = False) -> rx.Component:
-    """One card of the counters: the outcomes three to a row and the progress two to a row (two columns on a
-    phone), every card of a row as tall as the tallest."""
+def _counter(test_id: str, *card_args, phone: str | rx.Var = "span 1", wide: bool = False) -> rx.Component:
+    """One card of the counters: the outcomes three to a row (four with suppressed recipients) and the progress two
+    to a row (two columns on a phone), every card of a row as tall as the tallest."""
+    outcome = rx.cond(JobState.suppressed > 0, "span 3", "span 4")
     return rx.box(stat_card(*card_args, height="100%"), data_testid=test_id,
-                  grid_column=rx.breakpoints(initial=f"span {phone}", md="span 3" if wide else "span 2"))
+                  grid_column=rx.breakpoints(initial=phone, md="span 6" if wide else outcome))
 
 
 def counters() -> rx.Component:
@@ -75,17 +76,21 @@ def counters() -> rx.Component:
         _counter("sent-count", "Sent", JobState.sent, "circle-check"),
         _counter("failed-count", "Failed", JobState.failed, "circle-x"),
         _counter("unknown-count", "Delivery unknown", JobState.delivery_unknown, "circle-help", "may have arrived"),
+        rx.cond(JobState.suppressed > 0,
+                _counter("suppressed-count", "Suppressed", JobState.suppressed, "ban", "on your suppression list"),
+                rx.fragment()),
+        # On a phone, pending fills the row that suppressed recipients would leave half empty.
         _counter("pending-count", "Pending", JobState.pending, "clock",
                  rx.text("of ", JobState.total, rx.cond(JobState.cancelled > 0,
                                                         rx.text.span(" · ", JobState.cancelled, " cancelled"), "")),
-                 wide=True),
+                 phone=rx.cond(JobState.suppressed > 0, "span 2", "span 1"), wide=True),
         _counter("rate-card", rx.cond(JobState.active, "Rate", "Average rate"),
                  rx.text(JobState.rate, rx.text.span(" /min", size="3", color_scheme="gray")), "gauge",
                  rx.cond(JobState.active,
                          rx.cond(JobState.eta != "", rx.text("about ", JobState.eta, " left"), ""),
                          rx.cond(JobState.took != "", rx.text("took ", JobState.took), "")),
-                 phone="2", wide=True),
-        columns=rx.breakpoints(initial="2", md="6"),
+                 phone="span 2", wide=True),
+        columns=rx.breakpoints(initial="2", md="12"),
         spacing="4",
         width="100%",
     )

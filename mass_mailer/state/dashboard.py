@@ -30,6 +30,7 @@ class JobRow:
     failed: int = 0
     cancelled: int = 0
     delivery_unknown: int = 0
+    suppressed: int = 0
     percent: int = 0
     created_at: str = ""
     send_at: str = ""  # when a scheduled job starts
@@ -114,9 +115,9 @@ class DashboardState(rx.State):
         self.total_jobs = page.total
         self.jobs = [JobRow(id=j.id, subject=j.name or j.subject, status=j.status, total=j.total_recipients,
                             sent=j.sent_count, failed=j.failed_count, cancelled=j.cancelled_count,
-                            delivery_unknown=j.delivery_unknown_count,
-                            percent=percent(j.sent_count + j.failed_count + j.delivery_unknown_count,
-                                            j.total_recipients),
+                            delivery_unknown=j.delivery_unknown_count, suppressed=j.suppressed_count,
+                            percent=percent(j.sent_count + j.failed_count + j.delivery_unknown_count
+                                            + j.suppressed_count, j.total_recipients),
                             created_at=when(j.created_at), send_at=when(j.send_at) if j.send_at else "")
                      for j in page.items]
         self.scheduled_listed = any(j.status == JobStatus.SCHEDULED for j in page.items)

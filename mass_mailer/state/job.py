@@ -21,7 +21,7 @@ from mass_mailer.state.formatting import duration, page_count, when
 PAGE_SIZE = 25
 CHART_SECONDS = 5.0  # the per-minute chart is a grouped query: refreshed every few seconds, not every tick
 CHART_MINUTES = 120  # the chart shows the last two hours of the job's sending
-STATUS_FILTERS = ("all", "pending", "sent", "failed", "delivery_unknown", "cancelled")
+STATUS_FILTERS = ("all", "pending", "sent", "failed", "delivery_unknown", "suppressed", "cancelled")
 
 
 @dataclasses.dataclass
@@ -75,6 +75,7 @@ class JobState(rx.State):
     cancelled: int = 0
     percent: float = 0
     delivery_unknown: int = 0  # sends whose outcome is unknown: they may have been delivered
+    suppressed: int = 0  # skipped: the address was suppressed (unsubscribed) while the job ran
     send_at: str = ""  # a scheduled job's start, in the UI's date format
     send_at_iso: str = ""  # the same, for the browser to show in its own time zone
     rate: str = "—"  # sends a minute: the current pace while running, the average once finished
@@ -163,7 +164,7 @@ class JobState(rx.State):
         self.status, self.error_message = status.status, job.error_message or ""
         self.total, self.sent, self.failed, self.pending = status.total, status.sent, status.failed, status.pending
         self.cancelled, self.percent = status.cancelled, status.percent
-        self.delivery_unknown = status.delivery_unknown
+        self.delivery_unknown, self.suppressed = status.delivery_unknown, status.suppressed
         self.send_at = when(status.send_at) if status.send_at else ""
         self.send_at_iso = status.send_at.isoformat() if status.send_at else ""
         running = status.status in lifecycle.JOB_ENGINE
