@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 
-from tests.sending.conftest import job_row, recipient_rows, wait_for, wait_job_done
 from mass_mailer.services.lifecycle import DELIVERY_UNKNOWN
+from mass_mailer.supervisor import ROOT
+from tests.sending.conftest import FAST, job_row, recipient_rows, wait_for, wait_job_done
 
 
 def test_worker_killed_mid_job_leaves_no_duplicate_and_no_lost_recipient(
@@ -63,3 +68,36 @@ def test_cancelling_stops_sending_within_seconds(make_user, make_sender, api, en
     assert client.delete(f"/api/email-jobs/{job_id}").status_code == 409
     status = client.get(f"/api/email-jobs/{job_id}/status").json()
     assert status["status"] == "cancelled" and status["pending"] == 0
+
+
+def test_sigterm_to_the_whole_worker_lets_sends_settle_and_hands_the_rest_over(
+        make_user, make_sender, api, engine, emulator, base_env, tmp_path):
+    """A stop signal to the worker's process group (a terminal's Ctrl-C, PM2's tree kill) reaches each worker
+    process more than once (directly, and forwarded by the processes above it); the send in progress still
+    settles (no delivery_unknown) and a new worker finishes the job."""
+    user = make_user()
+    for i in range(2):
+        make_sender(user, f"g{i}@example.com")
+    emulator.configure(latency_ms=300)
+    settings = {**FAST, "WORKER_THREADS": "4", "LEASE_SECONDS": "120"}
+    engine(("scheduler",), **settings)
+    log = tmp_path / "worker.log"
+    worker = subprocess.Popen([sys.executable, "-m", "mass_mailer", "worker"], cwd=ROOT, start_new_session=True,
+                              env={**os.environ, **base_env, **settings}, stdout=log.open("wb"),
+                              stderr=subprocess.STDOUT)
+    job_id = api(user).post("/api/email-jobs", json={"subject": "S", "html_content": "<p>x</p>", "recipients": [
+        {"email": f"t{i}@example.com"} for i in range(60)]}).json()["id"]
+    wait_for(lambda: job_row(job_id).sent_count >= 10, 60, message="sends under way")
+    os.killpg(worker.pid, signal.SIGTERM)
+    time.sleep(0.3)  # a stop that arrives again while the first is handled (forwarded, or a second Ctrl-C)
+    os.killpg(worker.pid, signal.SIGTERM)
+    assert worker.wait(60) == 0
+    output = log.read_text()
+    assert "Killing worker process" not in output, output[-2000:]
+    statuses = {r["status"] for r in recipient_rows(job_id)}
+    assert "sending" not in statuses and "delivery_unknown" not in statuses, statuses
+    engine(("worker",), **settings)
+    job = wait_job_done(job_id, 60)
+    assert (job.status, job.sent_count) == ("completed", 60)
+    delivered = [m["to"] for m in emulator.messages()]
+    assert len(delivered) == 60 == len(set(delivered))
