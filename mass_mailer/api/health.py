@@ -6,9 +6,11 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from mass_mailer.api.deps import AdminUser
 from mass_mailer.db import database_ok
 from mass_mailer.redis_client import redis_ok
 from mass_mailer.services.coordination import Liveness
+from mass_mailer.services.system import SystemStatus, system_status
 
 router = APIRouter(prefix="/api", tags=["operations"])
 
@@ -37,3 +39,9 @@ def _liveness() -> Liveness | None:
         return Liveness.read()
     except Exception:  # noqa: BLE001 - Redis went away between the two calls
         return None
+
+
+@router.get("/system")
+async def system(admin: AdminUser) -> SystemStatus:  # noqa: ARG001 - admins only
+    """Admins: worker processes and schedulers alive, queue depth, sends, errors and retries of the last hour."""
+    return await run_in_threadpool(system_status)

@@ -4,6 +4,7 @@ activity without prometheus multiprocess files; job counts and queue depth are r
 from __future__ import annotations
 
 import logging
+import time
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -22,11 +23,33 @@ QUEUE_KEYS = ("dramatiq:default", "dramatiq:default.DQ")
 
 
 def record_send(outcome: str) -> None:
-    """Count one send outcome (sent, failed, retried or delivery_unknown); metrics never break sending."""
+    """Count one send outcome (sent, failed, retried or delivery_unknown), all time and in its minute's bucket (as
+    the pace script does); metrics never break sending."""
     try:
-        get_redis().hincrby(SENDS_KEY, outcome, 1)
+        minute = f"{SENDS_KEY}:{int(time.time()) // 60}"
+        get_redis().pipeline(transaction=False).hincrby(SENDS_KEY, outcome, 1).hincrby(minute, outcome, 1) \
+            .expire(minute, 7200).execute()
     except Exception:  # noqa: BLE001 - a lost increment is better than a lost send
         log.debug("could not record a send metric", exc_info=True)
+
+
+def sends_last_hour() -> dict[str, int]:
+    """Send outcomes of the last 60 minutes, from the per-minute buckets."""
+    now = int(time.time()) // 60
+    pipe = get_redis().pipeline(transaction=False)
+    for minute in range(now - 59, now + 1):
+        pipe.hgetall(f"{SENDS_KEY}:{minute}")
+    totals = dict.fromkeys(OUTCOMES, 0)
+    for bucket in pipe.execute():
+        for outcome, count in bucket.items():
+            totals[outcome] = totals.get(outcome, 0) + int(count)
+    return totals
+
+
+def queue_depth() -> int:
+    """Messages waiting in the task queue."""
+    redis = get_redis()
+    return sum(redis.llen(key) for key in QUEUE_KEYS)
 
 
 class SendingCollector(Collector):
@@ -43,7 +66,7 @@ class SendingCollector(Collector):
         retries.add_metric([], float(counts.get("retried", 0)))
         yield retries
         queue = GaugeMetricFamily("mass_mailer_queue_depth", "Messages waiting in the task queue")
-        queue.add_metric([], float(sum(redis.llen(key) for key in QUEUE_KEYS)))
+        queue.add_metric([], float(queue_depth()))
         yield queue
         alive = Liveness.read()
         workers = GaugeMetricFamily("mass_mailer_worker_processes", "Worker processes alive (by their heartbeats)")

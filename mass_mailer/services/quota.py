@@ -75,10 +75,16 @@ def remaining_today(*, session: Session, quotas: dict[int, int]) -> dict[int, in
 # A sliding-window log per sender on Redis' own clock, shared by every worker process. A call is
 # admitted when fewer than `limit` calls were admitted in the last `window` ms and the previous one
 # is at least `spacing` ms old (an even pace, no burst). Returns 0 when admitted, else ms to wait.
-# It also counts the previous send's outcome (ARGV[4]) in the metrics hash, so a send costs one Redis round trip.
+# It also counts the previous send's outcome (ARGV[4]) in the metrics hashes (all time, and per minute for the last
+# hour), so a send costs one Redis round trip.
 _PACE_LUA = """
-if ARGV[4] ~= '' then redis.call('HINCRBY', KEYS[2], ARGV[4], 1) end
 local t = redis.call('TIME')
+if ARGV[4] ~= '' then
+  redis.call('HINCRBY', KEYS[2], ARGV[4], 1)
+  local minute = KEYS[2] .. ':' .. math.floor(tonumber(t[1]) / 60)
+  redis.call('HINCRBY', minute, ARGV[4], 1)
+  redis.call('EXPIRE', minute, 7200)
+end
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window, limit, spacing = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)

@@ -8,10 +8,12 @@ import subprocess
 import sys
 
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
+from mass_mailer import db
 from mass_mailer.api import create_app
 from mass_mailer.supervisor import ROOT
-from tests.sending.conftest import wait_for
+from tests.sending.conftest import wait_for, wait_job_done
 
 
 def _health(role: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -42,3 +44,20 @@ def test_health_ready_and_metrics_follow_the_worker_and_scheduler(engine, base_e
         port = free.getsockname()[1]
     down = _health("web", {**env, "PORT": str(port)})
     assert down.returncode == 1 and "does not answer" in down.stderr
+
+
+def test_admins_see_the_system_at_a_glance(make_user, make_sender, api, engine, emulator):
+    admin, user = make_user("admin@example.com"), make_user("user@example.com")
+    with db.get_engine().begin() as conn:
+        conn.execute(text("UPDATE users SET role = 'admin' WHERE id = :u"), {"u": admin.id})
+    make_sender(user, "sys@example.com")
+    emulator.configure(reject_recipients=["bad@example.com"])
+    engine()
+    job_id = api(user).post("/api/email-jobs", json={"subject": "S", "html_content": "<p>x</p>", "recipients": [
+        {"email": e} for e in ("a@example.com", "b@example.com", "bad@example.com")]}).json()["id"]
+    wait_job_done(job_id, 30)
+    assert api(user).get("/api/system").status_code == 403
+    status = wait_for(lambda: (s := api(admin).get("/api/system").json())["sends_last_hour"] == 2 and s, 20,
+                      message="the last hour's sends")
+    assert status["database"] and status["redis"] and status["worker_processes"] == 1 and status["schedulers"] == 1
+    assert status["errors_last_hour"] == 1 and status["queue_depth"] == 0
