@@ -21,6 +21,10 @@ TOOLS = ROOT / ".tools"
 def reflex_env(env: dict[str, str] | None = None) -> dict[str, str]:
     """The environment that keeps Reflex off the network and on the bun installed from npm."""
     env = dict(os.environ if env is None else env)
+    # A process manager written in Node (PM2) hands its children an IPC channel through these: the Node and bun
+    # processes of Reflex's frontend build would take that channel as their own and fail without a word.
+    for inherited in ("NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE"):
+        env.pop(inherited, None)
     bun = TOOLS / "node_modules" / ".bin" / "bun"
     env.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
     env.setdefault("REFLEX_CHECK_LATEST_VERSION", "false")

@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from mass_mailer.components.cards import page_header, stat_card
+from mass_mailer.components.cards import callout, page_header, section, stat_card
 from mass_mailer.components.layout import dashboard_page
 from mass_mailer import routes
 from mass_mailer.state.admin import AdminState, UserRow
@@ -37,6 +37,26 @@ def _user_row(user: UserRow) -> rx.Component:
     )
 
 
+def _system_panel() -> rx.Component:
+    """Processes alive, the queue, and the last hour's sends and errors (GET /api/system)."""
+    return section(
+        "System",
+        rx.cond(AdminState.system_problem != "", callout(AdminState.system_problem, color="amber")),
+        rx.grid(
+            stat_card("Worker processes", AdminState.system_workers, "cpu", data_testid="system-workers"),
+            stat_card("Scheduler", AdminState.system_scheduler, "clock", data_testid="system-scheduler"),
+            stat_card("Queued batches", AdminState.system_queue, "layers", data_testid="system-queue"),
+            stat_card("Sent, last hour", AdminState.system_sends, "send", data_testid="system-sends"),
+            stat_card("Errors, last hour", AdminState.system_errors, "triangle-alert", data_testid="system-errors"),
+            columns=rx.breakpoints(initial="2", sm="3", lg="5"),
+            spacing="3",
+            width="100%",
+        ),
+        actions=rx.button(rx.icon("refresh-cw", size=14), "Refresh", variant="soft", size="1",
+                          on_click=AdminState.refresh_system, data_testid="system-refresh"),
+    )
+
+
 @dashboard_page(routes.ADMIN, "Admin", on_load=AdminState.load, admin_only=True)
 def admin_page() -> rx.Component:
     return rx.vstack(
@@ -48,6 +68,7 @@ def admin_page() -> rx.Component:
             columns=rx.breakpoints(initial="1", sm="3"),
             width="100%",
         ),
+        _system_panel(),
         rx.card(
             rx.box(
                 rx.table.root(

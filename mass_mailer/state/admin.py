@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import reflex as rx
@@ -9,6 +10,7 @@ import reflex as rx
 from mass_mailer.db import session_scope
 from mass_mailer.models import Role
 from mass_mailer.services import users as users_service
+from mass_mailer.services.system import system_status
 from mass_mailer.state.auth import signed_in_admin
 from mass_mailer.state.formatting import when
 
@@ -32,6 +34,13 @@ class UserRow:
 class AdminState(rx.State):
     users: list[UserRow] = []
     search: str = ""
+    # The system panel (services/system.py); "—" when Redis does not answer.
+    system_workers: str = "—"
+    system_scheduler: str = "—"
+    system_queue: str = "—"
+    system_sends: str = "—"
+    system_errors: str = "—"
+    system_problem: str = ""
 
     @rx.var
     def shown(self) -> list[UserRow]:
@@ -47,6 +56,27 @@ class AdminState(rx.State):
         """on_load: admins only (checked here and by the service's callers alike)."""
         if await signed_in_admin(self) is not None:
             self._refresh()
+            await self._read_system()
+
+    @rx.event
+    async def refresh_system(self):
+        """The system panel's refresh button: admins only."""
+        if await signed_in_admin(self) is not None:
+            await self._read_system()
+
+    async def _read_system(self) -> None:
+        status = await asyncio.to_thread(system_status)
+        shown = (lambda value: "—" if value is None else f"{value:,}")
+        self.system_workers = shown(status.worker_processes)
+        self.system_scheduler = "—" if status.schedulers is None else ("running" if status.schedulers else "stopped")
+        self.system_queue, self.system_sends = shown(status.queue_depth), shown(status.sends_last_hour)
+        self.system_errors = shown(status.errors_last_hour)
+        problems = [name for name, ok in (("PostgreSQL", status.database), ("Redis", status.redis)) if not ok]
+        if status.redis and not status.worker_processes:
+            problems.append("no worker process")
+        if status.redis and not status.schedulers:
+            problems.append("no scheduler")
+        self.system_problem = ("Not answering or not running: " + ", ".join(problems)) if problems else ""
 
     def _refresh(self) -> None:
         with session_scope() as session:

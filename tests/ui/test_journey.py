@@ -162,6 +162,10 @@ def test_sign_in_send_watch_export_and_administer(app_url, browser, shoot, emula
 
     page.get_by_test_id("nav-admin").click()
     expect(page.get_by_test_id("user-row")).to_have_count(2)
+    # The system panel: the app's worker and scheduler are alive, and this journey's sends are counted.
+    expect(page.get_by_test_id("system-scheduler")).to_contain_text("running")
+    expect(page.get_by_test_id("system-workers")).not_to_contain_text("—")
+    expect(page.get_by_test_id("system-sends")).not_to_contain_text("—")
     page.get_by_test_id("user-row").filter(has_text="bob@example.com").get_by_role("combobox").click()
     page.get_by_role("option", name="admin").click()
     expect(page.get_by_text("Updated bob@example.com")).to_be_visible()
