@@ -5,6 +5,7 @@ import logging
 import reflex as rx
 
 from mass_mailer import api
+from mass_mailer.components.layout import PAGES
 from mass_mailer.errors import DomainError
 from mass_mailer.pages import (  # noqa: F401 - registers pages
     admin, compose, dashboard, job, outbox, profile, senders, suppressions)
@@ -30,5 +31,7 @@ app = rx.App(
     toaster=rx.toast.provider(position="top-center", close_button=True),
     style={"font_family": "var(--default-font-family)"},
 )
+for render, options in PAGES:
+    app.add_page(render, **options)
 # First, before Reflex's hydrate step: the state a tab is hydrated with belongs to the user now signed in.
 app.add_middleware(SessionGuard(), index=0)

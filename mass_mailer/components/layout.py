@@ -108,6 +108,11 @@ def app_frame(content: rx.Component) -> rx.Component:
     )
 
 
+# The app's pages, added once by mass_mailer.py with `app.add_page` (Reflex re-applies `@rx.page` pages at every
+# compile of a process, warning "Page ... is being redefined" each time).
+PAGES: list[tuple[Callable[[], rx.Component], dict]] = []
+
+
 def dashboard_page(route: str, title: str, on_load, admin_only: bool = False) -> Callable:
     """Register a page inside the shell; signed-out visitors get the sign-in screen, non-admins a notice."""
 
@@ -126,7 +131,8 @@ def dashboard_page(route: str, title: str, on_load, admin_only: bool = False) ->
 
         page.__name__ = render.__name__
         # Messages belong to the page that raised them: a new page starts without the last one's toasts.
-        rx.page(route=route, title=f"{title} · mass_mailer", on_load=[rx.toast.dismiss(), on_load])(page)
+        PAGES.append((page, {"route": route, "title": f"{title} · mass_mailer",
+                             "on_load": [rx.toast.dismiss(), on_load]}))
         return page
 
     return decorator

@@ -43,7 +43,7 @@ def _system_panel() -> rx.Component:
         "System",
         rx.cond(AdminState.system_problem != "", callout(AdminState.system_problem, color="amber")),
         rx.grid(
-            stat_card("Worker processes", AdminState.system_workers, "cpu", data_testid="system-workers"),
+            stat_card("Workers", AdminState.system_workers, "cpu", data_testid="system-workers"),
             stat_card("Scheduler", AdminState.system_scheduler, "clock", data_testid="system-scheduler"),
             stat_card("Queued batches", AdminState.system_queue, "layers", data_testid="system-queue"),
             stat_card("Sent, last hour", AdminState.system_sends, "send", data_testid="system-sends"),

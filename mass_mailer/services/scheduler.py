@@ -12,13 +12,14 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from mass_mailer.db import get_engine
-from mass_mailer.models import EmailJob, User
+from mass_mailer.models import EmailJob, User, utcnow
 from mass_mailer.redis_client import get_redis
 from mass_mailer.services import lifecycle
 from mass_mailer.services.coordination import (SCHEDULER_LOCK_KEY, WAKE_KEY, WorkerWatch, beat_scheduler,
                                               project_paused)
 from mass_mailer.services.jobs import cancel_active_jobs_of_user
 from mass_mailer.services.planner import Enqueue, dispatch_job
+from mass_mailer.services.quota import WARMUP_RAMP, effective_quota, warmup_step
 from mass_mailer.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,33 @@ RECONCILE_EVERY = 60.0
 _ENGINE_JOBS = text(f"SELECT id FROM email_jobs WHERE status IN ({lifecycle.sql_list(lifecycle.JOB_ENGINE)}) ORDER BY id")
 
 
-def tick(*, enqueue: Enqueue, reconcile: bool = False, watch: WorkerWatch | None = None) -> None:
+_WARMING_SQL = text("SELECT id, warmup_step, last_sent_date, daily_quota FROM senders "
+                    "WHERE warmup AND deleted_at IS NULL")
+
+
+class WarmupLog:
+    """Logs a warming-up sender's move to its next step once (the step itself moves as its sends settle)."""
+
+    def __init__(self) -> None:
+        self.steps: dict[int, int | None] = {}
+
+    def note(self, session: Session) -> None:
+        today = utcnow().date()
+        for sender_id, stored, last_sent, daily_quota in session.execute(_WARMING_SQL):
+            step = warmup_step(warmup=True, step=stored, last_sent_date=last_sent, today=today)
+            if sender_id in self.steps and self.steps[sender_id] != step:
+                quota = effective_quota(daily_quota=daily_quota, warmup=True, step=stored, last_sent_date=last_sent,
+                                        today=today)
+                if step is None:
+                    log.info("sender %s finished its warm-up: its own daily quota (%s) from now on", sender_id, quota)
+                else:
+                    log.info("sender %s is on warm-up step %s of %s: %s a day", sender_id, step + 1,
+                             len(WARMUP_RAMP), quota)
+            self.steps[sender_id] = step
+
+
+def tick(*, enqueue: Enqueue, reconcile: bool = False, watch: WorkerWatch | None = None,
+         warmup: WarmupLog | None = None) -> None:
     """One round of every duty, in this order: recover dead workers' claims, wake rested senders, settle what
     stopped jobs left, start scheduled jobs that are due, cover the engine's jobs with batches, complete the
     finished ones."""
@@ -46,6 +73,7 @@ def tick(*, enqueue: Enqueue, reconcile: bool = False, watch: WorkerWatch | None
         if rested:
             log.info("%s sender(s) back from Gmail's daily limit", rested)
         lifecycle.tidy_orphans(session=session)
+        (warmup or WarmupLog()).note(session)
         if reconcile:
             lifecycle.reconcile_counters(session=session)
         _cancel_jobs_of_inactive_owners(session)
@@ -76,7 +104,7 @@ def run(*, enqueue: Enqueue, stop: threading.Event) -> None:
     """Tick every SCHEDULER_INTERVAL_SECONDS (or at once when woken) while holding the lock. A lost connection to
     PostgreSQL or Redis is ridden out: logged once, retried with a growing pause, logged again when it is back."""
     interval = get_settings().scheduler_interval_seconds
-    me, watch = uuid.uuid4().hex, WorkerWatch()
+    me, watch, warmup = uuid.uuid4().hex, WorkerWatch(), WarmupLog()
     last_reconcile, failing, backoff = 0.0, False, 0.5
     while not stop.is_set():
         try:
@@ -84,7 +112,7 @@ def run(*, enqueue: Enqueue, stop: threading.Event) -> None:
             beat_scheduler()
             if _hold_lock(redis, me, ttl=max(10, int(interval * 5))):
                 reconcile = time.monotonic() - last_reconcile > RECONCILE_EVERY
-                tick(enqueue=enqueue, reconcile=reconcile, watch=watch)
+                tick(enqueue=enqueue, reconcile=reconcile, watch=watch, warmup=warmup)
                 last_reconcile = time.monotonic() if reconcile else last_reconcile
             if failing:
                 log.info("scheduler: connections are back")

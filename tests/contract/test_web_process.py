@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -18,12 +19,21 @@ EVIL = "http://127.0.0.1:1"  # another page on this very host: the same site for
 
 
 @pytest.fixture(scope="module")
-def web_url(base_env, tmp_path_factory) -> Iterator[str]:
+def web_log(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("web") / "web.log"
+
+
+@pytest.fixture(scope="module")
+def web_url(base_env, web_log) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("web") / "web.log"
-    with running_web({**os.environ, **base_env, "PORT": str(port), "PUBLIC_URL": url}, url, log):
+    with running_web({**os.environ, **base_env, "PORT": str(port), "PUBLIC_URL": url}, url, web_log):
         yield url
+
+
+def test_web_starts_without_warnings_about_its_pages(web_url, web_log):
+    assert httpx.get(web_url + "/", timeout=10).status_code == 200
+    assert "is being redefined" not in web_log.read_text()
 
 
 def _signed_in(url: str, email: str) -> httpx.Client:

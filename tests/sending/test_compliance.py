@@ -182,3 +182,23 @@ def test_the_warmup_ramp_moves_one_step_per_day_the_sender_sent(make_user, make_
                                   {"s": sender.id}).one()
     assert (step, sent) == (1, 1)  # the first send of the day stored the new step and restarted the day's count
     assert client.get(f"/api/senders/{sender.id}").json()["warmup_step"] == 2
+
+
+def test_a_warmup_step_change_is_logged_once(make_user, make_sender, caplog):
+    from mass_mailer.services.scheduler import WarmupLog
+    from sqlmodel import Session
+
+    user = make_user()
+    sender = make_sender(user, "steps@example.com")
+    with db.get_engine().begin() as conn:
+        conn.execute(text("UPDATE senders SET warmup = true, warmup_step = 0, last_sent_date = "
+                          "(now() AT TIME ZONE 'UTC')::date WHERE id = :s"), {"s": sender.id})
+    steps = WarmupLog()
+    with Session(db.get_engine()) as session, caplog.at_level("INFO", logger="mass_mailer.services.scheduler"):
+        steps.note(session)  # first look: nothing to report
+        with db.get_engine().begin() as conn:  # its first send of a new day moved it up
+            conn.execute(text("UPDATE senders SET warmup_step = 1 WHERE id = :s"), {"s": sender.id})
+        steps.note(session)
+        steps.note(session)
+    lines = [r.getMessage() for r in caplog.records if "warm-up step" in r.getMessage()]
+    assert lines == [f"sender {sender.id} is on warm-up step 2 of 5: 100 a day"]
