@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -14,7 +15,7 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-from mass_mailer.logging_config import CHILD_LOGGING_ENV
+from mass_mailer.logging_config import CHILD_LOGGING_ENV, SERVE_BUILT_FRONTEND_ENV
 from mass_mailer.settings import SettingsError, get_settings, reset_settings
 from mass_mailer.supervisor import ROOT, Supervisor, python_cmd, reflex_env
 
@@ -130,6 +131,12 @@ def web() -> int:
     args = ["reflex", "run", "--env", "prod", "--frontend-port", str(settings.port),
             "--backend-port", str(settings.port), "--backend-host", settings.host, "--loglevel", "warning"]
     env = reflex_env()
+    if built_frontend_serves(settings.port):
+        # Built already, for this port, from these sources: serve it as it is (the backend mounts the static files)
+        # instead of building it again at every start.
+        args = ["reflex", "run", "--env", "prod", "--backend-only", "--backend-port", str(settings.port),
+                "--backend-host", settings.host, "--loglevel", "warning"]
+        env[SERVE_BUILT_FRONTEND_ENV] = "1"
     env.setdefault("PUBLIC_URL", settings.app_url)
     # The server processes log like every other one (mass_mailer/logging_config.py); Reflex's own lines follow
     # LOG_FORMAT too.
@@ -147,6 +154,21 @@ def web() -> int:
     args[0] = str(reflex_bin) if reflex_bin.exists() else "reflex"
     proc = subprocess.Popen(args, env=env, cwd=ROOT)
     return _forward_signals_and_wait(proc, received)
+
+
+def built_frontend_serves(port: int) -> bool:
+    """True when .web holds a frontend built for this port and newer than every source of the UI."""
+    web = ROOT / ".web"
+    index = web / "build" / "client" / "index.html"
+    try:
+        event_url = json.loads((web / "env.json").read_text())["EVENT"]
+        built_at = index.stat().st_mtime
+    except (OSError, ValueError, KeyError):
+        return False
+    if urlsplit(event_url).port != port:
+        return False
+    sources = [ROOT / "rxconfig.py", *(ROOT / "mass_mailer").rglob("*.py"), *(ROOT / "assets").rglob("*")]
+    return all(path.stat().st_mtime <= built_at for path in sources if path.is_file())
 
 
 def _note_stop_signals() -> list[int]:

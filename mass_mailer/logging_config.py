@@ -101,6 +101,8 @@ def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
 # Set by `web` for the server processes Reflex starts (granian imports the app there): they configure logging
 # themselves when the app is built. Dramatiq's worker processes do it on boot (tasks/broker.py).
 CHILD_LOGGING_ENV = "MASS_MAILER_CONFIGURE_LOGGING"
+# Set by `web` when it serves a frontend that is already built: the app mounts its static files (mass_mailer.py).
+SERVE_BUILT_FRONTEND_ENV = "MASS_MAILER_SERVE_BUILT_FRONTEND"
 
 
 def configure_from_settings() -> None:

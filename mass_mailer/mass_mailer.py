@@ -1,17 +1,26 @@
 """The Reflex app: the UI pages plus the REST API on the same port."""
 
 import logging
+import os
 
 import reflex as rx
 
 from mass_mailer import api
 from mass_mailer.components.layout import PAGES
 from mass_mailer.errors import DomainError
+from mass_mailer.logging_config import SERVE_BUILT_FRONTEND_ENV
 from mass_mailer.pages import (  # noqa: F401 - registers pages
     admin, compose, dashboard, job, outbox, profile, senders, suppressions)
 from mass_mailer.state.guard import SessionGuard
 
 log = logging.getLogger(__name__)
+
+if os.environ.get(SERVE_BUILT_FRONTEND_ENV) == "1":
+    # `web` runs the backend alone over a frontend built earlier: the backend serves its static files, as Reflex
+    # does when it builds the frontend itself (Reflex's backend-only mode sets this off before importing the app).
+    from reflex_base.environment import environment
+
+    environment.REFLEX_MOUNT_FRONTEND_COMPILED_APP.set(True)
 
 
 def _backend_error(exception: Exception) -> rx.event.EventSpec:
