@@ -118,3 +118,22 @@ def pager(page: rx.Var[int], page_count: rx.Var[int], turn: rx.EventHandler, *, 
         width="100%",
         **props,
     )
+
+
+def csv_dropzone(*children: rx.Component, upload_id: str, on_drop, padding: str = "1.5em", **props) -> rx.Component:
+    """A drop zone for one CSV file (or a tab- or comma-separated text file)."""
+    return rx.upload(
+        *children,
+        id=upload_id,
+        multiple=False,
+        max_files=1,
+        accept={"text/csv": [".csv"], "text/plain": [".txt", ".tsv"]},
+        on_drop=on_drop,
+        border=f"1.5px dashed {rx.color('gray', 7)}",
+        border_radius="12px",
+        padding=padding,
+        width="100%",
+        cursor="pointer",
+        _hover={"border_color": rx.color("accent", 8), "background_color": rx.color("accent", 2)},
+        **props,
+    )

@@ -3,7 +3,7 @@
 import reflex as rx
 
 from mass_mailer.components.badges import status_badge
-from mass_mailer.components.cards import callout, empty_state, page_header, sandboxed_html, section
+from mass_mailer.components.cards import callout, csv_dropzone, empty_state, page_header, sandboxed_html, section
 from mass_mailer.components.editor import html_editor
 from mass_mailer.components.layout import dashboard_page
 from mass_mailer.components.live import browser_zone, zone_note
@@ -14,7 +14,7 @@ UPLOAD_ID = "recipients_csv"
 
 
 def _dropzone() -> rx.Component:
-    return rx.upload(
+    return csv_dropzone(
         rx.vstack(
             rx.center(rx.icon("upload", size=20), width="40px", height="40px", border_radius="999px",
                       background_color=rx.color("accent", 3), color=rx.color("accent", 11)),
@@ -24,17 +24,9 @@ def _dropzone() -> rx.Component:
             align="center",
             spacing="2",
         ),
-        id=UPLOAD_ID,
-        multiple=False,
-        max_files=1,
-        accept={"text/csv": [".csv"], "text/plain": [".txt", ".tsv"]},
+        upload_id=UPLOAD_ID,
         on_drop=ComposeState.handle_upload,
-        border=f"1.5px dashed {rx.color('gray', 7)}",
-        border_radius="12px",
         padding="1.5em",
-        width="100%",
-        cursor="pointer",
-        _hover={"border_color": rx.color("accent", 8), "background_color": rx.color("accent", 2)},
         data_testid="csv-upload",
     )
 

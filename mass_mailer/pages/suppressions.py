@@ -2,7 +2,8 @@
 
 import reflex as rx
 
-from mass_mailer.components.cards import callout, document_link, empty_state, page_header, pager, section
+from mass_mailer.components.cards import (callout, csv_dropzone, document_link, empty_state, page_header, pager,
+                                          section)
 from mass_mailer.components.layout import dashboard_page
 from mass_mailer import routes
 from mass_mailer.state.compose import RejectedRow
@@ -69,7 +70,7 @@ def _import_result() -> rx.Component:
 
 
 def _dropzone() -> rx.Component:
-    return rx.upload(
+    return csv_dropzone(
         rx.vstack(
             rx.icon("upload", size=18, color=rx.color("accent", 11)),
             rx.text(rx.text.strong("Drop a CSV file here"), " or click to choose one", size="2", text_align="center"),
@@ -78,17 +79,9 @@ def _dropzone() -> rx.Component:
             align="center",
             spacing="1",
         ),
-        id=UPLOAD_ID,
-        multiple=False,
-        max_files=1,
-        accept={"text/csv": [".csv"], "text/plain": [".txt", ".tsv"]},
+        upload_id=UPLOAD_ID,
         on_drop=SuppressionsState.handle_import,
-        border=f"1.5px dashed {rx.color('gray', 7)}",
-        border_radius="12px",
         padding="1em",
-        width="100%",
-        cursor="pointer",
-        _hover={"border_color": rx.color("accent", 8), "background_color": rx.color("accent", 2)},
         data_testid="suppressions-upload",
     )
 

@@ -167,9 +167,8 @@ class _BatchRun:
                 now = time.monotonic()
                 if lost_at is None:
                     lost_at = now
-                    log.warning("job %s, sender %s: lost the connection to %s (%s); waiting for it", self.ctx.job_id,
-                                self.ctx.sender_id, "Redis" if isinstance(exc, RedisError) else "PostgreSQL",
-                                type(exc).__name__)
+                    log.warning("lost the connection to %s (%s); waiting for it",
+                                "Redis" if isinstance(exc, RedisError) else "PostgreSQL", type(exc).__name__)
                 if now - lost_at > OUTAGE_LIMIT or STOPPING.is_set():
                     raise
                 time.sleep(pause)
@@ -178,8 +177,7 @@ class _BatchRun:
                     self._reconnect()
                 continue
             if lost_at is not None:
-                log.info("job %s, sender %s: connection back after %.0f s", self.ctx.job_id, self.ctx.sender_id,
-                         time.monotonic() - lost_at)
+                log.info("connection back after %.0f s", time.monotonic() - lost_at)
             return result
 
     def _reconnect(self) -> None:
@@ -209,7 +207,7 @@ class _BatchRun:
                 continue
             if claimed.blocked:
                 self.ride_out(lambda: self.conn.execute(lifecycle.COUNT_SUPPRESSED, {"job_id": self.ctx.job_id}))
-                log.info("recipient %s of job %s is suppressed: not sent", claimed.id, self.ctx.job_id)
+                log.info("recipient %s is suppressed: not sent", claimed.id)
                 continue
             self.settlement = _send_one(self.ctx, claimed)
             if self.settlement.stop:
@@ -225,8 +223,7 @@ class _BatchRun:
             get_redis().delete(live_key(self.ctx.job_id, self.ctx.sender_id))
             coordination.wake_scheduler(self.ctx.job_id)
         except RedisError:  # the scheduler's next round finds the pair uncovered once its mark expires
-            log.warning("job %s, sender %s: could not hand the pair back (Redis away)", self.ctx.job_id,
-                        self.ctx.sender_id)
+            log.warning("could not hand the pair back (Redis away)")
 
     def _take_slot(self) -> bool:
         """Wait for a pace slot (False: none came in time, or the worker stops), settling first if it is far."""
@@ -295,8 +292,7 @@ def _send_one(ctx: BatchContext, claimed: Claimed) -> Settlement:
             try:
                 _store_refreshed(ctx, ctx.client.tokens)
             except Exception:  # noqa: BLE001 - the message is out: only the refreshed token is not stored
-                log.warning("job %s, sender %s: a refreshed token could not be stored", ctx.job_id, ctx.sender_id,
-                            exc_info=True)
+                log.warning("a refreshed token could not be stored", exc_info=True)
     except gmail.DeliveryUnknown as exc:
         return Settlement("unknown", {"id": claimed.id, "reason": exc.reason}, "delivery_unknown")
     except gmail.PermanentError as exc:
@@ -308,8 +304,7 @@ def _send_one(ctx: BatchContext, claimed: Claimed) -> Settlement:
     except DomainError as exc:  # e.g. a template refusing this recipient's data: the reason is user-safe
         return _failed(claimed, exc.message, FailureKind.PERMANENT)
     except Exception as exc:  # an unexpected error must not strand the row in `sending`
-        log.exception("sending recipient %s of job %s through sender %s failed unexpectedly", claimed.id,
-                      ctx.job_id, ctx.sender_id)
+        log.exception("sending recipient %s failed unexpectedly", claimed.id)
         return _failed(claimed, f"internal error: {type(exc).__name__}", FailureKind.INTERNAL)
     return Settlement("sent", {"id": claimed.id, "message_id": message_id}, "sent")
 

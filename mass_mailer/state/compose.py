@@ -25,7 +25,7 @@ from mass_mailer.services.templating import render_preview, template_fields
 from mass_mailer.settings import get_settings
 from mass_mailer.state.auth import AuthState, signed_in_user
 from mass_mailer.state.clock import BrowserClockState
-from mass_mailer.state.controls import browser_time
+from mass_mailer.state.controls import browser_time, read_upload
 from mass_mailer.state.formatting import duration, when
 
 SAMPLE_ROWS = 5
@@ -306,12 +306,9 @@ class ComposeState(rx.State):
         user = await signed_in_user(self)
         if user is None or not files:
             return
-        limit = get_settings().max_upload_mb * 1024 * 1024
-        upload = files[0]
-        data = await upload.read(limit + 1)
-        self.file_name = (upload.name or "recipients.csv")[:200]
-        if len(data) > limit:
-            await self._clear_recipients(user.id, f"{self.file_name} is larger than {get_settings().max_upload_mb} MB")
+        self.file_name, data, too_large = await read_upload(files, "recipients.csv")
+        if data is None:
+            await self._clear_recipients(user.id, too_large)
             return
         uploads.discard_upload(user_id=user.id, upload_id=self._upload_id)
         self._upload_id = await off_loop(uploads.store_upload, user_id=user.id, data=data)

@@ -6,7 +6,10 @@ import re
 from collections.abc import Collection
 from datetime import datetime
 
+import reflex as rx
+
 from mass_mailer.errors import InvalidInput
+from mass_mailer.settings import get_settings
 
 
 def chosen(value: str | list[str], allowed: Collection[str], default: str = "all") -> str:
@@ -29,3 +32,15 @@ def browser_time(local: str, utc_offset: str) -> datetime:
         return datetime.fromisoformat(local.strip() + utc_offset)
     except ValueError:  # shaped right, but no such day or hour
         raise InvalidInput("Choose a date and a time") from None
+
+
+async def read_upload(files: list[rx.UploadFile], fallback_name: str) -> tuple[str, bytes | None, str]:
+    """The first uploaded file's name (at most 200 characters) and bytes, read no further than MAX_UPLOAD_MB past
+    which the bytes are None and the third value says why."""
+    limit = get_settings().max_upload_mb * 1024 * 1024
+    upload = files[0]
+    data = await upload.read(limit + 1)
+    name = (upload.name or fallback_name)[:200]
+    if len(data) > limit:
+        return name, None, f"{name} is larger than {get_settings().max_upload_mb} MB"
+    return name, data, ""

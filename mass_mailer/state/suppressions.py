@@ -9,9 +9,9 @@ import reflex as rx
 from mass_mailer.db import session_scope
 from mass_mailer.errors import DomainError
 from mass_mailer.services import suppressions as suppressions_service
-from mass_mailer.settings import get_settings
 from mass_mailer.state.auth import signed_in_user
 from mass_mailer.state.compose import RejectedRow, off_loop
+from mass_mailer.state.controls import read_upload
 from mass_mailer.state.formatting import page_count, when
 
 PAGE_SIZE = 25
@@ -130,14 +130,11 @@ class SuppressionsState(rx.State):
         user = await signed_in_user(self)
         if user is None or not files:
             return
-        limit = get_settings().max_upload_mb * 1024 * 1024
-        upload = files[0]
-        data = await upload.read(limit + 1)
-        self.import_file = (upload.name or "suppressions.csv")[:200]
+        self.import_file, data, too_large = await read_upload(files, "suppressions.csv")
         self.import_added = self.import_already = self.import_rejected_count = 0
         self.import_rejected, self.import_error = [], ""
-        if len(data) > limit:
-            self.import_error = f"{self.import_file} is larger than {get_settings().max_upload_mb} MB"
+        if data is None:
+            self.import_error = too_large
             return
         if not data.strip():
             self.import_error = f"{self.import_file} is empty"
