@@ -185,8 +185,9 @@ class EmailRecipient(SQLModel, table=True):
         sa.Index("ix_email_recipients_sender_sent_at", "sender_id", "sent_at"),
         sa.Index("ix_email_recipients_job_settled_at", "job_id", "settled_at",
                  postgresql_where=sa.text("settled_at IS NOT NULL")),
-        sa.Index("ix_email_recipients_lease", "lease_expires_at",
-                 postgresql_where=sa.text("status = 'sending'")),
+        # Claimed rows: reserved for a batch (still pending) or being sent (the quota's in-flight count, recovery).
+        sa.Index("ix_email_recipients_claimed", "sender_id", "lease_expires_at",
+                 postgresql_where=sa.text("claimed_by IS NOT NULL")),
         # Sends that may have been delivered: they count against the daily quota.
         sa.Index("ix_email_recipients_sender_unknown", "sender_id", "settled_at",
                  postgresql_where=sa.text("status = 'delivery_unknown'")),
@@ -213,6 +214,24 @@ class EmailRecipient(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))  # worker process of the claim
     created_at: datetime = _created()
     updated_at: datetime = _created()  # changes with every status change
+
+
+class JobSenderCount(SQLModel, table=True):
+    """How many of a job's recipients one sender sent, failed or left unknown (settles count here, not in the job's
+    row); `folded_*` is what the scheduler has already added to the job's counters."""
+
+    __tablename__ = "job_sender_counts"
+
+    job_id: int = Field(sa_column=sa.Column(
+        sa.Integer, sa.ForeignKey("email_jobs.id", ondelete="CASCADE"), primary_key=True))
+    sender_id: int = Field(sa_column=sa.Column(
+        sa.Integer, sa.ForeignKey("senders.id", ondelete="CASCADE"), primary_key=True))
+    sent: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    failed: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    delivery_unknown: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    folded_sent: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    folded_failed: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    folded_unknown: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
 
 
 class Suppression(SQLModel, table=True):
