@@ -8,7 +8,7 @@ from mass_mailer.components.cards import (document_link, empty_state, callout, p
 from mass_mailer.components.layout import dashboard_page
 from mass_mailer.components.live import browser_zone, live_dot, ticker, zone_note
 from mass_mailer import routes
-from mass_mailer.state.job import STATUS_FILTERS, JobState, RecipientLine, SenderLine
+from mass_mailer.state.job import STATUS_FILTERS, TICK_MS, JobState, RecipientLine, SenderLine
 
 WAITING_REFRESH_MS = 3000  # a scheduled or paused job: the page notices it start (or resume elsewhere) within this
 _FILTER_LABELS = {"delivery_unknown": "Delivery unknown"}
@@ -186,7 +186,7 @@ def recipients_table() -> rx.Component:
             rx.table.body(rx.foreach(JobState.recipients, _recipient_line)),
             variant="ghost", size="1", width="100%"), overflow_x="auto", width="100%"),
         pager(JobState.page, JobState.page_count, JobState.turn_page,
-              summary=rx.text(JobState.recipients_total, " recipients")),
+              summary=rx.text(JobState.recipients_summary)),
     )
 
 
@@ -274,7 +274,7 @@ def job_page() -> rx.Component:
             recipients_table(),
             cancel_dialog(),
             retry_dialog(),
-            ticker(JobState.active, JobState.tick),
+            ticker(JobState.active, JobState.tick, TICK_MS),
             ticker(JobState.unfinished & ~JobState.active, JobState.tick, WAITING_REFRESH_MS),
             browser_zone(),
             spacing="5",

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from mass_mailer.errors import Conflict, InvalidInput, NotFound
 from mass_mailer.models import EmailJob, JobStatus, Sender, SenderStatus, User, utcnow
-from mass_mailer.services import coordination, lifecycle, ratelimit, suppressions, unsubscribe
+from mass_mailer.services import coordination, counters, lifecycle, ratelimit, suppressions, unsubscribe
 from mass_mailer.services.coordination import wake_scheduler
 from mass_mailer.services.csv_export import iter_csv_rows
 from mass_mailer.services.planner import usable_senders
@@ -397,14 +397,27 @@ class RecipientView(BaseModel):
 class RecipientPage(BaseModel):
     total: int
     items: list[RecipientView]
+    total_capped: bool = False  # a search matched more than the count asked for: `total` is that many, "or more"
 
 
-_BY_SENDER_SQL = text("""
-    SELECT r.sender_id, s.email, count(*) FILTER (WHERE r.status = 'sent'),
-           count(*) FILTER (WHERE r.status = 'failed'), count(*) FILTER (WHERE r.status = 'delivery_unknown')
-    FROM email_recipients r JOIN senders s ON s.id = r.sender_id
-    WHERE r.job_id = :job_id AND r.status IN ('sent', 'failed', 'delivery_unknown')
-    GROUP BY r.sender_id, s.email ORDER BY r.sender_id
+# The job's counters exact to the last settle, in one statement (one snapshot: a fold that commits meanwhile is counted
+# once): its own counters plus what the scheduler has not folded into them yet (services/counters.py). Bounded by the
+# job's senders, whatever the number of recipients.
+_LIVE_COUNTS_SQL = text("""
+    SELECT j.sent_count + coalesce(sum(c.sent - c.folded_sent), 0),
+           j.failed_count + coalesce(sum(c.failed - c.folded_failed), 0),
+           j.delivery_unknown_count + coalesce(sum(c.delivery_unknown - c.folded_unknown), 0)
+    FROM email_jobs j LEFT JOIN job_sender_counts c ON c.job_id = j.id
+    WHERE j.id = :job_id GROUP BY j.id
+""")
+# What a page showing the job's progress polls: changes with every settle (job_sender_counts), every fold and every
+# change of the job row; None for a job that is not the user's. One row by primary key and the job's sender rows.
+_SIGNATURE_SQL = text("""
+    SELECT j.status, j.updated_at, j.sent_count, j.failed_count, j.delivery_unknown_count, j.suppressed_count,
+           j.total_recipients, j.send_at,
+           (SELECT coalesce(sum(c.sent + c.failed + c.delivery_unknown), 0) FROM job_sender_counts c
+            WHERE c.job_id = j.id)
+    FROM email_jobs j WHERE j.id = :job_id AND j.user_id = :user_id
 """)
 # The first and last settled sends, and the sends of the last RATE_WINDOW seconds: index range scans on
 # (job_id, settled_at), so their cost does not grow with the job.
@@ -424,6 +437,17 @@ _PER_MINUTE_SQL = text("""
     FROM email_recipients WHERE job_id = :job_id AND settled_at IS NOT NULL
     GROUP BY 1 ORDER BY 1
 """)
+# The same over the last :minutes minutes up to the job's last settled send: a range of the (job_id, settled_at)
+# index, so its cost follows the sending rate, not the size of the job.
+_RECENT_MINUTES_SQL = text("""
+    WITH last AS (SELECT max(settled_at) AS at FROM email_recipients WHERE job_id = :job_id AND settled_at IS NOT NULL)
+    SELECT date_trunc('minute', r.settled_at), count(*) FILTER (WHERE r.status = 'sent'),
+           count(*) FILTER (WHERE r.status = 'failed')
+    FROM email_recipients r, last
+    WHERE r.job_id = :job_id AND r.settled_at IS NOT NULL
+      AND r.settled_at >= date_trunc('minute', last.at) - make_interval(mins => :minutes - 1)
+    GROUP BY 1 ORDER BY 1
+""")
 _UNSETTLED_SQL = text("SELECT count(*) FROM email_recipients WHERE job_id = :job_id "
                       "AND status IN ('pending', 'sending')")
 
@@ -431,10 +455,13 @@ _UNSETTLED_SQL = text("SELECT count(*) FROM email_recipients WHERE job_id = :job
 def job_status(*, session: Session, user_id: int, job_id: int) -> JobStatusView:
     """Progress of a job: counts, its measured pace, an estimate of the time left, per sender."""
     job = owned_job(session=session, user_id=user_id, job_id=job_id)
+    # Per sender from job_sender_counts, the totals from the job's counters plus what is not folded yet: the cost
+    # follows the number of senders, not of recipients.
     progress = [SenderProgress(sender_id=sid, email=email, sent=sent, failed=failed, delivery_unknown=unknown)
-                for sid, email, sent, failed, unknown in session.execute(_BY_SENDER_SQL, {"job_id": job_id})]
+                for sid, email, sent, failed, unknown in counters.by_sender(session=session, job_id=job_id)]
+    sent, failed, unknown = live_counts(session=session, job_id=job_id)
     active = job.status in lifecycle.JOB_OPEN
-    sends = job.sent_count + job.failed_count + job.delivery_unknown_count
+    sends = sent + failed + unknown
     settled = sends + job.suppressed_count
     pending = max(0, job.total_recipients - settled if active
                   else session.execute(_UNSETTLED_SQL, {"job_id": job_id}).scalar_one())
@@ -447,16 +474,29 @@ def job_status(*, session: Session, user_id: int, job_id: int) -> JobStatusView:
     if running and pending and not usable:
         waiting = "waiting: no sender can send now (daily quota used, reconnect needed, or Gmail limit)"
     return JobStatusView(
-        id=job.id, status=job.status, total=job.total_recipients, sent=job.sent_count, failed=job.failed_count,
+        id=job.id, status=job.status, total=job.total_recipients, sent=sent, failed=failed,
         pending=pending, cancelled=max(0, job.total_recipients - settled - pending) if not active else 0,
         percent=round(100.0 * settled / job.total_recipients, 1) if job.total_recipients else 0,
         rate_per_minute=round(current or 0.0, 1),
         eta_seconds=time_left(pending=pending, senders=len(usable), measured=current) if running or not pending
         else None,
-        delivery_unknown=job.delivery_unknown_count, suppressed=job.suppressed_count, send_at=job.send_at,
+        delivery_unknown=unknown, suppressed=job.suppressed_count, send_at=job.send_at,
         average_rate_per_minute=None if average is None else round(average, 1),
         duration_seconds=_seconds_between(job.started_at, job.finished_at or (now if active else None)),
         started_at=job.started_at, finished_at=job.finished_at, senders=progress, waiting_reason=waiting)
+
+
+def live_counts(*, session: Session, job_id: int) -> tuple[int, int, int]:
+    """(sent, failed, delivery_unknown) of the job, exact to the last settle."""
+    row = session.execute(_LIVE_COUNTS_SQL, {"job_id": job_id}).one_or_none()
+    return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
+
+
+def progress_signature(*, session: Session, user_id: int, job_id: int) -> tuple | None:
+    """A value that changes whenever anything the job's progress shows may have changed (a settle, a fold, a change
+    of the job's status or counters); None when the job is not the user's. Cheap: what a live page polls."""
+    row = session.execute(_SIGNATURE_SQL, {"job_id": job_id, "user_id": user_id}).one_or_none()
+    return None if row is None else tuple(row)
 
 
 def measured_rates(*, settled: int, first: datetime | None, last: datetime | None, recent: int, now: datetime,
@@ -492,22 +532,66 @@ def _seconds_between(start: datetime | None, end: datetime | None) -> int | None
     return None if start is None or end is None else max(0, round((end - start).total_seconds()))
 
 
-def sends_per_minute(*, session: Session, user_id: int, job_id: int) -> list[tuple[datetime, int, int]]:
-    """(minute, sent, failed) for each minute in which some of the job's sends ended, oldest first."""
+def sends_per_minute(*, session: Session, user_id: int, job_id: int,
+                     minutes: int | None = None) -> list[tuple[datetime, int, int]]:
+    """(minute, sent, failed) for each minute in which some of the job's sends ended, oldest first; with `minutes`,
+    only those of the last `minutes` minutes up to its last send (bounded work, whatever the size of the job)."""
     owned_job(session=session, user_id=user_id, job_id=job_id)
-    return [(minute, sent, failed) for minute, sent, failed in session.execute(_PER_MINUTE_SQL, {"job_id": job_id})]
+    if minutes is None:
+        rows = session.execute(_PER_MINUTE_SQL, {"job_id": job_id})
+    else:
+        rows = session.execute(_RECENT_MINUTES_SQL, {"job_id": job_id, "minutes": max(1, minutes)})
+    return [(minute, sent, failed) for minute, sent, failed in rows]
 
 
 def list_recipients(*, session: Session, user_id: int, job_id: int, status: str | None = None,
-                    q: str | None = None, limit: int = 50, offset: int = 0) -> RecipientPage:
-    """A page of the job's recipients, filtered by status and by a search in the address."""
-    owned_job(session=session, user_id=user_id, job_id=job_id)
+                    q: str | None = None, limit: int = 50, offset: int = 0,
+                    count_limit: int | None = None) -> RecipientPage:
+    """A page of the job's recipients, filtered by status and by a search in the address.
+
+    The total comes from the job's counters when no search is given (no count of its recipients); with a search it
+    is counted, up to `count_limit` matches when given (beyond: `total` = count_limit, `total_capped`)."""
+    job = owned_job(session=session, user_id=user_id, job_id=job_id)
     where, params = _recipient_filter(job_id, status, q)
-    total = session.execute(text(f"SELECT count(*) FROM email_recipients WHERE {where}"), params).scalar_one()
+    capped = False
+    if q:
+        if count_limit is None:
+            total = session.execute(text(f"SELECT count(*) FROM email_recipients WHERE {where}"), params).scalar_one()
+        else:
+            total = session.execute(text(f"SELECT count(*) FROM (SELECT 1 FROM email_recipients WHERE {where} "
+                                         "LIMIT :cap) m"), params | {"cap": count_limit + 1}).scalar_one()
+            capped, total = total > count_limit, min(total, count_limit)
+    else:
+        total = _status_total(session, job, status)
     rows = session.execute(text(f"""SELECT email, status, sender_id, sent_at, error_message, attempts
                                     FROM email_recipients WHERE {where} ORDER BY id LIMIT :limit OFFSET :offset"""),
                            params | {"limit": max(1, min(limit, 1000)), "offset": max(0, offset)})
-    return RecipientPage(total=total, items=[_recipient(row) for row in rows])
+    return RecipientPage(total=total, total_capped=capped, items=[_recipient(row) for row in rows])
+
+
+def _status_total(session: Session, job: EmailJob, status: str | None) -> int:
+    """How many of the job's recipients have this status (all of them for None), from its counters: constant time.
+    Only rows the counters do not tell apart are counted, through the (job_id, status) index: a finished job's
+    unsettled rows (none, or the few sends a cancellation caught under way) and the cancelled rows of a job that
+    was not cancelled (none)."""
+    if status is None:
+        return job.total_recipients
+    if status == "suppressed":
+        return job.suppressed_count
+    sent, failed, unknown = live_counts(session=session, job_id=job.id)
+    counted = {"sent": sent, "failed": failed, "delivery_unknown": unknown}
+    if status in counted:
+        return counted[status]
+    left = max(0, job.total_recipients - sent - failed - unknown - job.suppressed_count)
+    if status == "pending" and job.status in lifecycle.JOB_OPEN:
+        return left
+    unsettled = session.execute(_UNSETTLED_SQL, {"job_id": job.id}).scalar_one()
+    if status == "pending":
+        return unsettled
+    if status == "cancelled" and job.status == JobStatus.CANCELLED:
+        return max(0, left - unsettled)
+    where, params = _recipient_filter(job.id, status, None)
+    return session.execute(text(f"SELECT count(*) FROM email_recipients WHERE {where}"), params).scalar_one()
 
 
 def export_recipients_csv(*, session: Session, user_id: int, job_id: int) -> Iterator[str]:

@@ -19,8 +19,13 @@ from mass_mailer.state.controls import browser_time, chosen
 from mass_mailer.state.formatting import duration, page_count, when
 
 PAGE_SIZE = 25
+TICK_MS = 500  # while the job runs, the page asks this often whether anything changed (one cheap query)
+SIGNATURE_SECONDS = 0.2  # the pages of one job in this process share that query's answer for this long
+FULL_REFRESH_SECONDS = 5.0  # with nothing changed, the page still reloads this often: the pace and time left move
 CHART_SECONDS = 5.0  # the per-minute chart is a grouped query: refreshed every few seconds, not every tick
 CHART_MINUTES = 120  # the chart shows the last two hours of the job's sending
+SEARCH_SECONDS = 5.0  # while a search is typed in, the recipients it finds are reloaded at most this often
+COUNT_LIMIT = 10_000  # a search counts its matches up to this many ("10,000+")
 STATUS_FILTERS = ("all", "pending", "sent", "failed", "delivery_unknown", "suppressed", "cancelled")
 
 
@@ -61,6 +66,84 @@ def chart_series(minutes: list[tuple[datetime, int, int]], *, until: datetime | 
     return bars
 
 
+@dataclasses.dataclass
+class PageData:
+    """What the job page shows, loaded for one view of it (filter, search, page)."""
+
+    signature: tuple
+    status: jobs_service.JobStatusView
+    error_message: str
+    recipients: jobs_service.RecipientPage | None
+    minutes: list[tuple[datetime, int, int]] | None
+
+
+# Shared by the pages of one job open in this process (several tabs, several people of one account): the progress
+# and the pages of recipients are loaded once per change of the job (its signature), the chart once per
+# CHART_SECONDS, however many pages show it. Keys start with the user's id; an entry is only read after the user's
+# own signature query has found the job theirs.
+_shared: dict[tuple, tuple[float, object]] = {}
+_SHARED_LIMIT = 512
+
+
+def _shared_value(key: tuple, max_age: float, load):
+    now = time.monotonic()
+    found = _shared.get(key)
+    if found is not None and now - found[0] < max_age:
+        return found[1]
+    value = load()
+    if len(_shared) >= _SHARED_LIMIT:
+        for old in [k for k, (at, _) in _shared.items() if now - at >= max(CHART_SECONDS, FULL_REFRESH_SECONDS)]:
+            del _shared[old]
+        if len(_shared) >= _SHARED_LIMIT:
+            _shared.clear()
+    _shared[key] = (now, value)
+    return value
+
+
+def job_signature(*, user_id: int, job_id: int) -> tuple | None:
+    """The job's progress signature (jobs_service.progress_signature), shared for SIGNATURE_SECONDS by the pages
+    that show the job in this process: however many are open, it is queried about five times a second at most."""
+    def query():
+        with session_scope() as session:
+            return jobs_service.progress_signature(session=session, user_id=user_id, job_id=job_id)
+
+    return _shared_value(("signature", user_id, job_id), SIGNATURE_SECONDS, query)
+
+
+def load_page_data(*, user_id: int, job_id: int, status_filter: str, search: str, page: int,
+                   recipients: bool = True, chart: bool = False) -> PageData | None:
+    """The job's progress (and a page of its recipients, its per-minute chart when asked) for its owner; None when
+    the job is not theirs. Every query is bounded by the job's senders or the sending rate, not its size (a search
+    in the addresses excepted)."""
+    q = search.strip() or None
+    status = None if status_filter == "all" else status_filter
+    with session_scope() as session:
+        signature = jobs_service.progress_signature(session=session, user_id=user_id, job_id=job_id)
+        if signature is None:
+            return None
+
+        def progress():
+            view = jobs_service.job_status(session=session, user_id=user_id, job_id=job_id)
+            job = jobs_service.owned_job(session=session, user_id=user_id, job_id=job_id)  # the row loaded above
+            return view, job.error_message or ""
+
+        view, error = _shared_value(("status", user_id, job_id, signature), FULL_REFRESH_SECONDS, progress)
+        page_of = None
+        if recipients:
+            page_of = _shared_value(
+                ("recipients", user_id, job_id, signature, status, q, page), FULL_REFRESH_SECONDS,
+                lambda: jobs_service.list_recipients(session=session, user_id=user_id, job_id=job_id, status=status,
+                                                     q=q, limit=PAGE_SIZE, offset=page * PAGE_SIZE,
+                                                     count_limit=COUNT_LIMIT))
+        minutes = None
+        if chart:
+            minutes = _shared_value(
+                ("chart", user_id, job_id, signature[0]), CHART_SECONDS,
+                lambda: jobs_service.sends_per_minute(session=session, user_id=user_id, job_id=job_id,
+                                                      minutes=CHART_MINUTES))
+    return PageData(signature=signature, status=view, error_message=error, recipients=page_of, minutes=minutes)
+
+
 class JobState(rx.State):
     job_id: int = 0
     found: bool = False
@@ -86,6 +169,7 @@ class JobState(rx.State):
     series: list[dict[str, int | str]] = []  # one bar per minute: {"minute": "HH:MM", "sent": n, "failed": n}
     recipients: list[RecipientLine] = []
     recipients_total: int = 0
+    recipients_capped: bool = False  # a search found more than COUNT_LIMIT: the total reads "10,000+"
     status_filter: str = "all"
     search: str = ""
     page: int = 0
@@ -95,6 +179,9 @@ class JobState(rx.State):
     reschedule_error: str = ""
     _sender_emails: dict[int, str] = {}
     _charted_at: float = 0.0
+    _signature: str = ""  # the job's progress signature when the page last loaded it
+    _loaded_at: float = 0.0
+    _searched_at: float = 0.0
 
     @rx.var
     def active(self) -> bool:
@@ -114,6 +201,11 @@ class JobState(rx.State):
     @rx.var
     def page_count(self) -> int:
         return page_count(self.recipients_total, PAGE_SIZE)
+
+    @rx.var
+    def recipients_summary(self) -> str:
+        """'1,234 recipients', or '10,000+ recipients' for a search that found more than it counts."""
+        return f"{self.recipients_total:,}{'+' if self.recipients_capped else ''} recipients"
 
     @rx.var
     def export_url(self) -> str:
@@ -137,31 +229,39 @@ class JobState(rx.State):
             job = jobs_service.get_job(session=session, user_id=user.id, job_id=self.job_id)
         self.found = True
         self.subject, self.created_at = job.name or job.subject, when(job.created_at)
-        self._refresh(user.id)
-        self._refresh_chart(user.id)
+        self._refresh(user.id, chart=True)
 
     @rx.event
     async def tick(self, _clock: str = ""):
-        """About every second while this page shows a running job (every few seconds while it is scheduled or
-        paused): its progress, and the chart every few seconds and once more when the job starts or stops
-        sending. Nothing for another page or a job that has finished."""
+        """Every TICK_MS while this page shows a running job (every few seconds while it is scheduled or paused):
+        one cheap query tells whether anything changed since the page loaded it (a send settled, the job moved
+        on); only then, or every FULL_REFRESH_SECONDS, is the rest loaded (shared with the other pages open on the
+        job). The chart every few seconds and once more when the job starts or stops sending. Nothing for another
+        page or a job that has finished."""
         user = await signed_in_user(self)
         if user is None or not self.found or not self.unfinished or self._route_job_id() != self.job_id:
             return
+        signature = job_signature(user_id=user.id, job_id=self.job_id)
+        if signature is not None and repr(signature) == self._signature and \
+                time.monotonic() - self._loaded_at < FULL_REFRESH_SECONDS:
+            return
         was_active = self.active
-        self._refresh(user.id)
-        if self.active != was_active or (self.active and time.time() - self._charted_at >= CHART_SECONDS):
-            self._refresh_chart(user.id)
+        # A search scans the addresses: while one is typed in, the table follows the job only every few seconds.
+        table = not self.search.strip() or time.monotonic() - self._searched_at >= SEARCH_SECONDS
+        self._refresh(user.id, recipients=table,
+                      chart=self.active and time.time() - self._charted_at >= CHART_SECONDS)
+        if self.active != was_active:
+            self._refresh(user.id, recipients=False, chart=True)
 
-    def _refresh(self, user_id: int) -> None:
-        with session_scope() as session:
-            status = jobs_service.job_status(session=session, user_id=user_id, job_id=self.job_id)
-            job = jobs_service.get_job(session=session, user_id=user_id, job_id=self.job_id)
-            page = jobs_service.list_recipients(
-                session=session, user_id=user_id, job_id=self.job_id,
-                status=None if self.status_filter == "all" else self.status_filter, q=self.search.strip() or None,
-                limit=PAGE_SIZE, offset=self.page * PAGE_SIZE)
-        self.status, self.error_message = status.status, job.error_message or ""
+    def _refresh(self, user_id: int, *, recipients: bool = True, chart: bool = False) -> None:
+        data = load_page_data(user_id=user_id, job_id=self.job_id, status_filter=self.status_filter,
+                              search=self.search, page=self.page, recipients=recipients, chart=chart)
+        if data is None:  # deleted meanwhile, or no longer this user's
+            self.found = False
+            return
+        status = data.status
+        self._signature, self._loaded_at = repr(data.signature), time.monotonic()
+        self.status, self.error_message = status.status, data.error_message
         self.total, self.sent, self.failed, self.pending = status.total, status.sent, status.failed, status.pending
         self.cancelled, self.percent = status.cancelled, status.percent
         self.delivery_unknown, self.suppressed = status.delivery_unknown, status.suppressed
@@ -177,16 +277,21 @@ class JobState(rx.State):
         self._sender_emails = {s.sender_id: s.email for s in status.senders}
         self.senders = [SenderLine(email=s.email, sent=s.sent, failed=s.failed, delivery_unknown=s.delivery_unknown)
                         for s in status.senders]
-        self.recipients_total = page.total
+        if data.minutes is not None:
+            self.series = chart_series(data.minutes, until=_now_minute() if self.active else None)
+            self._charted_at = time.time()
+        page = data.recipients
+        if page is None:
+            return
+        if self.search.strip():
+            self._searched_at = time.monotonic()
+        self.recipients_total, self.recipients_capped = page.total, page.total_capped
         self.recipients = [RecipientLine(email=r.email, status=r.status, sender=self._sender_emails.get(r.sender_id, ""),
                                          sent_at=when(r.sent_at) if r.sent_at else "", error=r.error_message or "",
                                          attempts=r.attempts) for r in page.items]
 
     def _refresh_chart(self, user_id: int) -> None:
-        with session_scope() as session:
-            minutes = jobs_service.sends_per_minute(session=session, user_id=user_id, job_id=self.job_id)
-        self.series = chart_series(minutes, until=_now_minute() if self.active else None)
-        self._charted_at = time.time()
+        self._refresh(user_id, recipients=False, chart=True)
 
     @rx.event
     async def set_status_filter(self, value: str | list[str]):
@@ -310,8 +415,7 @@ class JobState(rx.State):
             self._refresh(user_id)
             # "Nothing to retry: ...; <a hint naming the API's include_unknown>": the dialog is this page's way
             return rx.toast.error(exc.message.partition(";")[0])
-        self._refresh(user_id)
-        self._refresh_chart(user_id)
+        self._refresh(user_id, chart=True)
         left = (f"; {result.delivery_unknown_left} of unknown delivery left as they are"
                 if result.delivery_unknown_left else "")
         return rx.toast.success(f"{result.requeued} recipient{'s' if result.requeued != 1 else ''} re-queued{left}")
@@ -325,6 +429,5 @@ class JobState(rx.State):
         except DomainError as exc:
             self._refresh(user_id)
             return rx.toast.error(exc.message)
-        self._refresh(user_id)
-        self._refresh_chart(user_id)
+        self._refresh(user_id, chart=True)
         return rx.toast.success(done)
