@@ -4,6 +4,7 @@ pause, resume, reschedule, start now, retry, cancel."""
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -71,50 +72,65 @@ async def create_job(request: Request, user: CurrentUser, session: SessionDep) -
     then."""
     jobs.check_job_rate(user)  # before the body is read or parsed: the costly part is what the limit protects
     limit = get_settings().max_upload_mb * 1024 * 1024
-    body = await bounded_body(request, limit + _FORM_ALLOWANCE)
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        fields = await _multipart(request, body, limit)
+        # Parsed as it arrives (the file part spools to a temporary file): the body is never held whole besides it.
+        fields = await _multipart(request, bounded_stream(request, limit + _FORM_ALLOWANCE), limit)
         return await run_in_threadpool(jobs.create_job_from_csv, session=session, user=user, **fields)
-    job = _json_body(body)
+    job = _json_body(await bounded_body(request, limit + _FORM_ALLOWANCE))
     return await run_in_threadpool(jobs.create_job_from_list, session=session, user=user, **job.model_dump())
 
 
 async def bounded_body(request: Request, cap: int) -> bytes:
     """The request body, refused with 413 as soon as it passes `cap` (also when sent chunked, without a length)."""
+    return b"".join([chunk async for chunk in bounded_stream(request, cap)])
+
+
+def bounded_stream(request: Request, cap: int) -> AsyncIterator[bytes]:
+    """The request body as it arrives, refused with 413 as soon as it passes `cap` (at once when its declared length
+    does; also when sent chunked, without a length)."""
     declared = request.headers.get("content-length", "")
     too_large = PayloadTooLarge(f"The upload is larger than {get_settings().max_upload_mb} MB")
     if declared.isdigit() and int(declared) > cap:
         raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > cap:
+                raise too_large
+            yield chunk
+
+    return chunks()
 
 
-async def read_multipart(request: Request, body: bytes, limit: int, *, file_field: str,
+async def read_multipart(request: Request, body: bytes | AsyncIterator[bytes], limit: int, *, file_field: str,
                          ) -> tuple[bytes, dict[str, str]]:
-    """The file of a multipart form (at most `limit` bytes, 413 beyond) and its other fields as text."""
+    """The file of a multipart form (at most `limit` bytes, 413 beyond) and its other fields as text; `body` is the
+    whole body or the body as it arrives."""
     async def once():
         yield body
 
     try:
-        form = await MultiPartParser(request.headers, once(), max_part_size=_FORM_ALLOWANCE).parse()
+        form = await MultiPartParser(request.headers, once() if isinstance(body, bytes) else body,
+                                     max_part_size=_FORM_ALLOWANCE).parse()
     except MultiPartException as exc:
         raise InvalidInput(f"The form could not be read: {exc.message}") from None
-    upload = form.get(file_field)
-    if not isinstance(upload, UploadFile):
-        raise InvalidInput(f"Attach the CSV file as the '{file_field}' field")
-    data = await upload.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLarge(f"The file is larger than {get_settings().max_upload_mb} MB")
-    fields = {name: form_text(value, name) for name, value in form.multi_items() if not isinstance(value, UploadFile)}
+    try:
+        upload = form.get(file_field)
+        if not isinstance(upload, UploadFile):
+            raise InvalidInput(f"Attach the CSV file as the '{file_field}' field")
+        data = await upload.read(limit + 1)
+        if len(data) > limit:
+            raise PayloadTooLarge(f"The file is larger than {get_settings().max_upload_mb} MB")
+        fields = {name: form_text(value, name) for name, value in form.multi_items()
+                  if not isinstance(value, UploadFile)}
+    finally:
+        await form.close()  # the spooled file part: its temporary file goes now, not when collected
     return data, fields
 
 
-async def _multipart(request: Request, body: bytes, limit: int) -> dict[str, Any]:
+async def _multipart(request: Request, body: bytes | AsyncIterator[bytes], limit: int) -> dict[str, Any]:
     data, form = await read_multipart(request, body, limit, file_field="recipients")
     return {"name": form.get("name") or None, "subject": form.get("subject", ""),
             "html_content": form.get("html_content", ""), "data": data,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -9,17 +10,19 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+import psycopg2
 from pydantic import BaseModel, computed_field, field_validator
 from sqlalchemy import func, text
 from sqlmodel import Session, select
 
-from mass_mailer.errors import Conflict, InvalidInput, NotFound
+from mass_mailer.errors import Conflict, DomainError, InvalidInput, NotFound
 from mass_mailer.models import EmailJob, JobStatus, Sender, SenderStatus, User, utcnow
 from mass_mailer.services import coordination, counters, lifecycle, ratelimit, suppressions, unsubscribe
 from mass_mailer.services.coordination import wake_scheduler
 from mass_mailer.services.csv_export import iter_csv_rows
 from mass_mailer.services.planner import usable_senders
-from mass_mailer.services.recipients_csv import ParsedRecipients, parse_recipients_csv, parse_recipients_json
+from mass_mailer.services.recipients_csv import (ParsedRecipients, RecipientChunk, RecipientsCsv, open_recipients_csv,
+                                                  parse_recipients_json)
 from mass_mailer.services.templating import CompiledTemplates, check_subject, compile_templates
 from mass_mailer.settings import get_settings
 
@@ -81,12 +84,50 @@ class JobPage(BaseModel):
 def create_job_from_csv(*, session: Session, user: User, subject: str, html_content: str, data: bytes,
                         email_column: str | None = None, sender_ids: list[int] | None = None,
                         name: str | None = None, send_at: datetime | str | None = None) -> JobCreated:
-    """Create and start (or schedule) a job for the recipients of an uploaded CSV file."""
-    _check_content(subject, html_content)
+    """Create and start (or schedule) a job for the recipients of an uploaded CSV file.
+
+    The file is read in chunks, each checked and COPYed into the job's recipients before the next is read, in one
+    transaction: a failure stores nothing. Errors are the same, and said in the same order, as for a file read
+    whole before anything is stored: the file's own (unreadable rows, too many rows), the campaign name, no valid
+    recipient, the senders, then the templates tried on sampled recipients."""
+    templates = _check_content(subject, html_content)
     send_at = check_send_at(send_at)
-    return create_job(session=session, user=user, subject=subject, html_content=html_content,
-                      recipients=parse_recipients_csv(data, email_column), sender_ids=sender_ids, name=name,
-                      send_at=send_at)
+    source = open_recipients_csv(data, email_column)
+    # Checked now, said once the whole file is read (as if it had been read before anything was stored).
+    name_error = sender_error = None
+    chosen: list[int] | None = None
+    try:
+        name = check_name(name)
+    except DomainError as exc:
+        name_error = exc
+    try:
+        chosen = _check_senders(session=session, user_id=user.id, sender_ids=sender_ids)
+    except DomainError as exc:
+        sender_error = exc
+    try:
+        job = None
+        if name_error is None and sender_error is None:
+            job = EmailJob(user_id=user.id, name=name, subject=subject, html_content=html_content,
+                           sender_ids=chosen, total_recipients=0, send_at=send_at,
+                           status=lifecycle.initial_status(send_at))
+            session.add(job)
+            session.flush()
+        ingest = _CsvIngest(session=session, user_id=user.id, source=source, job_id=job.id if job else None)
+        ingest.run()  # without a job (an error to say), the file is only read to its end for its own errors
+        if name_error is not None:
+            raise name_error
+        if not ingest.count:
+            raise InvalidInput("No valid recipient in the list", rejected=ingest.rejected)
+        if sender_error is not None:
+            raise sender_error
+        _try_templates(templates, user.id, ingest.sample.rows(ingest.count))
+        job.total_recipients = ingest.count
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    wake_scheduler(job.id)
+    return JobCreated(id=job.id, status=job.status, total_recipients=job.total_recipients, rejected=ingest.rejected)
 
 
 def create_job_from_list(*, session: Session, user: User, subject: str, html_content: str,
@@ -116,11 +157,7 @@ def create_job(*, session: Session, user: User, subject: str, html_content: str,
     if not recipients.valid:
         raise InvalidInput("No valid recipient in the list", rejected=recipients.rejected)
     chosen = _check_senders(session=session, user_id=user.id, sender_ids=sender_ids)
-    # A template the sandbox refuses, or one too heavy for its limits, fails at render time only: try it now on
-    # sampled recipients, so the user gets a 422 instead of a job whose every recipient fails.
-    for row in sample_rows(recipients.valid):
-        templates.render({**row, "unsubscribe_url": unsubscribe.link(user_id=user.id, job_id=unsubscribe.PREVIEW_JOB,
-                                                                     email=row["email"])})
+    _try_templates(templates, user.id, sample_rows(recipients.valid))
     job = EmailJob(user_id=user.id, name=name, subject=subject, html_content=html_content, sender_ids=chosen,
                    total_recipients=len(recipients.valid), is_test=is_test, send_at=send_at,
                    status=lifecycle.initial_status(send_at))
@@ -219,6 +256,149 @@ def _copy_recipients(session: Session, job_id: int, valid: list[dict[str, Any]])
     buffer.seek(0)
     cursor = session.connection().connection.dbapi_connection.cursor()
     cursor.copy_expert("COPY email_recipients (job_id, email, data) FROM STDIN WITH (FORMAT csv)", buffer)
+
+
+def _try_templates(templates: CompiledTemplates, user_id: int, rows: list[dict[str, Any]]) -> None:
+    """A template the sandbox refuses, or one too heavy for its limits, fails at render time only: try it on the
+    sampled recipients before the job is stored, so the user gets a 422 instead of a job whose every recipient
+    fails."""
+    for row in rows:
+        templates.render({**row, "unsubscribe_url": unsubscribe.link(user_id=user_id, job_id=unsubscribe.PREVIEW_JOB,
+                                                                     email=row["email"])})
+
+
+_HAS_SUPPRESSIONS_SQL = text("SELECT EXISTS (SELECT 1 FROM suppressions WHERE user_id = :u)")
+
+
+class _CsvIngest:
+    """Reads a CSV file's chunks and COPYs each chunk's valid recipients into the job as it comes (PostgreSQL
+    stores one chunk while the next is parsed), dropping suppressed addresses and keeping the rejected rows, the
+    count and the sampled recipients. Without a job, the file is only read and checked."""
+
+    def __init__(self, *, session: Session, user_id: int, source: RecipientsCsv, job_id: int | None) -> None:
+        self.session, self.user_id, self.source, self.job_id = session, user_id, source, job_id
+        self.rejected: list[dict[str, Any]] = []
+        self.count = 0
+        self.sample = _Sample()
+
+    def run(self) -> None:
+        has_list = self.session.execute(_HAS_SUPPRESSIONS_SQL, {"u": self.user_id}).scalar()
+        # The session's connection is busy with the COPY: suppressions are looked up on another one.
+        with Session(self.session.get_bind()) if has_list else contextlib.nullcontext() as lookups:
+            pieces = self._pieces(lookups)
+            if self.job_id is None:
+                for _ in pieces:
+                    pass
+                return
+            source = _CopySource(pieces)
+            cursor = self.session.connection().connection.dbapi_connection.cursor()
+            try:
+                cursor.copy_expert("COPY email_recipients (job_id, email, data) FROM STDIN", source)
+            except psycopg2.Error:
+                if source.error is not None:  # psycopg2 reports it as a cancelled COPY: say what it was
+                    raise source.error from None
+                raise
+
+    def _pieces(self, lookups: Session | None) -> Iterator[str]:
+        """The COPY text (PostgreSQL's text format) of each chunk's valid recipients."""
+        prefix = f"{self.job_id}\t"
+        for chunk in self.source.chunks():
+            if lookups is not None and chunk.emails:
+                chunk.drop(suppressions.suppressed_among(session=lookups, user_id=self.user_id, emails=chunk.emails))
+            self.rejected.extend(chunk.rejected)
+            self.sample.add(chunk, self.count)
+            self.count += len(chunk.emails)
+            if self.job_id is None or not chunk.emails:
+                continue
+            # Checked addresses hold no tab, line break or backslash, and JSON escapes its control characters: only
+            # JSON's backslashes need escaping for the text format.
+            lines = "".join([prefix + email + "\t" + data + "\n" for email, data in zip(chunk.emails,
+                                                                                        chunk.data_json())])
+            yield lines.replace("\\", "\\\\") if "\\" in lines else lines
+
+
+class _CopySource:
+    """A file for psycopg2's copy_expert that reads the COPY text of an iterator's pieces, in blocks that each leave
+    as one CopyData message at once; an exception raised while reading is kept (psycopg2 turns it into a cancelled
+    COPY) to be raised as it was.
+
+    PostgreSQL handles a CopyData message only once it has all of it, and libpq holds back the last partial 8 kB of
+    what it was given until its next call: with messages of a row chunk each, PostgreSQL would wait for the next
+    chunk to be parsed before storing the one it has, and the two would take turns instead of working at once.
+    Messages of a whole number of 8 kB (with their 5-byte header) leave at once, whatever their content."""
+
+    BLOCK = 64 * 1024 - 5
+
+    def __init__(self, pieces: Iterator[str]) -> None:
+        self.pieces, self.error = pieces, None
+        self.buffer, self.offset, self.ended = b"", 0, False
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            while len(self.buffer) - self.offset < self.BLOCK and not self.ended:
+                piece = next(self.pieces, None)
+                if piece is None:
+                    self.ended = True
+                else:
+                    self.buffer, self.offset = self.buffer[self.offset:] + piece.encode(), 0
+        except BaseException as exc:
+            self.error = exc
+            raise
+        block = self.buffer[self.offset:self.offset + self.BLOCK]
+        self.offset += len(block)
+        return block
+
+    readline = read
+
+
+class _Sample:
+    """The recipients a template is tried on, as `sample_rows` picks them from a list, kept while the list streams
+    by: the first rows, then every `stride`-th row (the stride doubles whenever more than SLOTS are kept) and the
+    last. Exact while at most SLOTS rows follow the first ones; beyond, each spread row is the kept row nearest to
+    the place `sample_rows` would pick."""
+
+    SLOTS = 1024
+
+    def __init__(self, count: int = SAMPLED_RENDERS) -> None:
+        self.head_count, self.spread = count // 2, count - count // 2
+        self.head: list[dict[str, Any]] = []
+        self.kept: list[tuple[int, dict[str, Any]]] = []  # (place in the list, row) at head_count + k * stride
+        self.stride = 1
+        self.last: dict[str, Any] | None = None
+
+    def add(self, chunk: RecipientChunk, offset: int) -> None:
+        """The chunk's valid recipients, which are the list's rows from `offset` on."""
+        end = offset + len(chunk.emails)
+        if end == offset:
+            return
+        for place in range(offset, min(end, self.head_count)):
+            self.head.append(chunk.recipient(place - offset))
+        place = self._next(max(offset, self.head_count))
+        while place < end:
+            self.kept.append((place, chunk.recipient(place - offset)))
+            if len(self.kept) > self.SLOTS:
+                self.stride *= 2
+                self.kept = [(p, row) for p, row in self.kept if (p - self.head_count) % self.stride == 0]
+            place = self._next(place + 1)
+        self.last = chunk.recipient(end - 1 - offset)
+
+    def _next(self, place: int) -> int:
+        """The first place from `place` on that is kept."""
+        return place + (-(place - self.head_count)) % self.stride
+
+    def rows(self, total: int) -> list[dict[str, Any]]:
+        """The sample of a list of `total` rows (all of them were added)."""
+        if total <= self.head_count + self.spread:
+            return self.head + [row for _, row in self.kept]
+        last, picked = total - 1, []
+        for i in range(self.spread):
+            place = self.head_count + round(i * (last - self.head_count) / (self.spread - 1))
+            if place == last:
+                picked.append(self.last)
+            else:
+                slot = min(round((place - self.head_count) / self.stride), len(self.kept) - 1)
+                picked.append(self.kept[slot][1])
+        return self.head + picked
 
 
 def owned_job(*, session: Session, user_id: int, job_id: int) -> EmailJob:
