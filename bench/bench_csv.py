@@ -5,7 +5,7 @@ defaults, constraints and indexes; not its foreign key, which LIKE does not copy
 a 1,000,000-row upload (MAX_RECIPIENTS and MAX_UPLOAD_MB raised) and its time beside a COPY of the same rows, with
 the server's peak resident memory, sampled every 20 ms while the request runs, beside the 1 GB budget.
 
-    python bench/bench_csv.py [--rows 100000] [--rounds 3] [--big-rows 1000000]
+    python bench/bench_csv.py [--rows 100000] [--rounds 5] [--big-rows 1000000]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ HEADER = "email,first_name,last_name,company\n"
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--big-rows", type=int, default=1_000_000)
     args = parser.parse_args()
     stack = Stack()
