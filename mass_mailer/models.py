@@ -185,9 +185,9 @@ class EmailRecipient(SQLModel, table=True):
         sa.Index("ix_email_recipients_sender_sent_at", "sender_id", "sent_at"),
         sa.Index("ix_email_recipients_job_settled_at", "job_id", "settled_at",
                  postgresql_where=sa.text("settled_at IS NOT NULL")),
-        # Claimed rows: reserved for a batch (still pending) or being sent (the quota's in-flight count, recovery).
-        sa.Index("ix_email_recipients_claimed", "sender_id", "lease_expires_at",
-                 postgresql_where=sa.text("claimed_by IS NOT NULL")),
+        # Claimed rows, reserved or being sent (the quota's in-flight count, recovery); without the lease, so that
+        # renewing it when a send begins is an in-place update.
+        sa.Index("ix_email_recipients_sending", "sender_id", postgresql_where=sa.text("status = 'sending'")),
         # Sends that may have been delivered: they count against the daily quota.
         sa.Index("ix_email_recipients_sender_unknown", "sender_id", "settled_at",
                  postgresql_where=sa.text("status = 'delivery_unknown'")),
@@ -211,7 +211,8 @@ class EmailRecipient(SQLModel, table=True):
     gmail_message_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(255)))
     error_message: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     failure_kind: str | None = Field(default=None, sa_column=sa.Column(sa.String(20)))  # FailureKind, when failed
-    claimed_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))  # worker process of the claim
+    claimed_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))  # worker process/batch of the claim
+    send_started_at: datetime | None = _ts()  # set just before the send: a claimed row without it was never sent
     created_at: datetime = _created()
     updated_at: datetime = _created()  # changes with every status change
 

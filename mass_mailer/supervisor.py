@@ -31,6 +31,9 @@ def reflex_env(env: dict[str, str] | None = None) -> dict[str, str]:
     env.setdefault("NPM_CONFIG_REGISTRY", "https://registry.npmjs.org")
     env.setdefault("REFLEX_HTTP_CLIENT_BIND_ADDRESS", "0.0.0.0")
     env.setdefault("REFLEX_DIR", str(TOOLS / "reflex"))
+    # Reflex starts cores x 2 + 1 server processes; two serve a team's pages and API on a small server, at a third
+    # of the memory (BENCHMARKS.md, footprint). GRANIAN_WORKERS sets another number.
+    env.setdefault("GRANIAN_WORKERS", "2")
     env.setdefault("BUN_INSTALL_CACHE_DIR", str(TOOLS / "bun-cache"))
     if bun.exists():
         env.setdefault("REFLEX_BUN_PATH", str(bun))

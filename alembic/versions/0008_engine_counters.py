@@ -5,8 +5,10 @@ one job through different senders no longer queue on that row. The scheduler fol
 `sent_count` / `failed_count` / `delivery_unknown_count` every round (`folded_*` is what it folded so far); readers
 add what is not folded yet. The per-sender progress of a job reads these rows instead of counting its recipients.
 
-Claimed rows (reserved for a batch, or being sent) are the ones with `claimed_by` set: one partial index over them
-serves the quota's in-flight count and the recovery of stranded claims.
+A batch reserves a few rows at a time (status `sending`) and marks each one `send_started_at` just before its send:
+a reserved row that was never begun goes back to the pool when its worker dies, instead of becoming
+delivery_unknown. The partial index over `sending` rows no longer holds the lease, so that renewing the lease when a
+send begins changes no indexed column (an in-place HOT update), and the table leaves room on its pages for those.
 
 Revision ID: 0008
 Revises: 0007
@@ -47,9 +49,14 @@ def upgrade() -> None:
             FROM email_recipients WHERE sender_id IS NOT NULL AND status IN ('sent', 'failed', 'delivery_unknown')
             GROUP BY job_id, sender_id) c
     """)
+    op.add_column('email_recipients', sa.Column('send_started_at', sa.DateTime(timezone=True), nullable=True))
+    # Rows claimed before this version were all begun (the claim and the send's start were one step).
+    op.execute("UPDATE email_recipients SET send_started_at = coalesce(lease_expires_at, now()) "
+               "WHERE status = 'sending'")
     op.drop_index('ix_email_recipients_lease', table_name='email_recipients', postgresql_where=sa.text("status = 'sending'"))
-    op.create_index('ix_email_recipients_claimed', 'email_recipients', ['sender_id', 'lease_expires_at'], unique=False,
-                    postgresql_where=sa.text("claimed_by IS NOT NULL"))
+    op.create_index('ix_email_recipients_sending', 'email_recipients', ['sender_id'], unique=False,
+                    postgresql_where=sa.text("status = 'sending'"))
+    op.execute("ALTER TABLE email_recipients SET (fillfactor = 85)")
 
 
 def downgrade() -> None:
@@ -60,10 +67,12 @@ def downgrade() -> None:
                      sum(delivery_unknown - folded_unknown) AS u FROM job_sender_counts GROUP BY job_id) d
         WHERE j.id = d.job_id
     """)
-    op.execute("UPDATE email_recipients SET claimed_by = NULL, lease_expires_at = NULL, sender_id = NULL "
-               "WHERE status = 'pending' AND claimed_by IS NOT NULL")
-    op.drop_index('ix_email_recipients_claimed', table_name='email_recipients',
-                  postgresql_where=sa.text("claimed_by IS NOT NULL"))
+    op.execute("UPDATE email_recipients SET status = 'pending', claimed_by = NULL, lease_expires_at = NULL, "
+               "sender_id = NULL WHERE status = 'sending' AND send_started_at IS NULL")
+    op.execute("ALTER TABLE email_recipients RESET (fillfactor)")
+    op.drop_index('ix_email_recipients_sending', table_name='email_recipients',
+                  postgresql_where=sa.text("status = 'sending'"))
+    op.drop_column('email_recipients', 'send_started_at')
     op.create_index('ix_email_recipients_lease', 'email_recipients', ['lease_expires_at'], unique=False,
                     postgresql_where=sa.text("status = 'sending'"))
     op.drop_table('job_sender_counts')

@@ -411,7 +411,20 @@ def owned_job(*, session: Session, user_id: int, job_id: int) -> EmailJob:
 
 def get_job(*, session: Session, user_id: int, job_id: int) -> JobView:
     """One of the user's jobs."""
-    return JobView.model_validate(owned_job(session=session, user_id=user_id, job_id=job_id), from_attributes=True)
+    return live_views(session, [owned_job(session=session, user_id=user_id, job_id=job_id)])[0]
+
+
+def live_views(session: Session, jobs: list[EmailJob]) -> list[JobView]:
+    """Views of jobs with their counters exact to the last settle: the job's own counters plus the per-sender
+    counts the scheduler has not folded into them yet (services/counters.py)."""
+    views = [JobView.model_validate(job, from_attributes=True) for job in jobs]
+    extra = counters.unfolded(session=session, job_ids=[view.id for view in views])
+    for view in views:
+        if add := extra.get(view.id):
+            view.sent_count += add.sent
+            view.failed_count += add.failed
+            view.delivery_unknown_count += add.delivery_unknown
+    return views
 
 
 def list_jobs(*, session: Session, user_id: int, limit: int = 20, offset: int = 0,
@@ -426,7 +439,7 @@ def list_jobs(*, session: Session, user_id: int, limit: int = 20, offset: int = 
     total = session.exec(select(func.count()).select_from(EmailJob).where(*where)).one()
     jobs = session.exec(select(EmailJob).where(*where)
                         .order_by(EmailJob.created_at.desc(), EmailJob.id.desc()).limit(limit).offset(offset))
-    return JobPage(total=total, items=[JobView.model_validate(j, from_attributes=True) for j in jobs])
+    return JobPage(total=total, items=live_views(session, list(jobs)))
 
 
 class JobTotals(BaseModel):
@@ -532,7 +545,7 @@ def _replan(job_id: int) -> None:
 
 def _fresh_view(session: Session, job: EmailJob) -> JobView:
     session.refresh(job)
-    return JobView.model_validate(job, from_attributes=True)
+    return live_views(session, [job])[0]
 
 
 class SenderProgress(BaseModel):

@@ -17,14 +17,19 @@ Jobs
 Recipients
 | from | to | function | by |
 |---|---|---|---|
-| pending | sending | `CLAIM` (job in_progress, owner active, sender active and under quota) | batch |
-| sending | sent, failed, delivery_unknown | `SETTLE` sent / failed / unknown | batch |
-| sending | pending (backoff) | `SETTLE` retry (cancelled or failed instead when the job stopped meanwhile) | batch |
-| sending | delivery_unknown | `recover_stranded` (lease expired, or its worker process died) | scheduler |
-| pending | suppressed | `suppress_pending` (the address was suppressed); `CLAIM` (found on the list) | web, batch |
-| pending | cancelled | `cancel` | as above |
-| pending | failed | `fail`; `tidy_orphans` (left pending in a stopped job) | planner, scheduler |
+| pending | sending (reserved) | `RESERVE` (job in_progress, owner active, sender active and under quota) | batch |
+| sending (reserved) | sending (begun) | `BEGIN` (about to be sent: job, owner and sender checked again) | batch |
+| sending (reserved) | pending | `RELEASE` (the batch ends), `recover_stranded` (worker died, lease expired) | batch, scheduler |
+| sending (begun) | sent, failed, delivery_unknown | `SETTLE` sent / failed / unknown | batch |
+| sending (begun) | pending (backoff) | `SETTLE` retry (cancelled or failed instead when the job stopped meanwhile) | batch |
+| sending (begun) | delivery_unknown | `recover_stranded` (lease expired, or its worker process died) | scheduler |
+| pending, sending (reserved) | suppressed | `suppress_pending` (the address was suppressed); `RESERVE` (found on the list) | web, batch |
+| pending, sending (reserved) | cancelled | `cancel` | as above |
+| pending, sending (reserved) | failed | `fail`; `tidy_orphans` (left pending in a stopped job) | planner, scheduler |
 | failed (retryable kind), delivery_unknown (when asked) | pending | `retry` | user |
+
+"Reserved" and "begun" are not statuses of their own: both are `sending`, claimed by a batch (`claimed_by`); a begun
+row has `send_started_at` (its send may have reached Gmail), a reserved one does not (it certainly has not).
 
 Senders
 | from | to | function | by |
@@ -83,8 +88,16 @@ def _commit(session: Session) -> None:
 
 
 # --- recipients: the sending engine's claim and settle ---------------------------------------------------
+#
+# A batch reserves a few rows at a time (RESERVE): they become `sending`, with the batch's claim tag in `claimed_by`,
+# its sender and a lease, so nobody else takes them and they count against the sender's quota. Just before each
+# send, its row's `send_started_at` is set (BEGIN), in the same round trip as the previous send's settle. So a row
+# whose send may have begun always has `send_started_at`, and a reserved row that was never sent never has it:
+# when a worker dies, its reserved rows simply go back to the pool and only the rows it began sending become
+# delivery_unknown. BEGIN changes no indexed column, so PostgreSQL can update the row in place (HOT).
 
-# The quota counts sent rows in the rolling window, rows being sent, and rows whose delivery is unknown.
+# The quota counts sent rows in the rolling window, claimed rows (reserved or being sent), and rows whose delivery
+# is unknown (Gmail may have delivered them).
 USED_BY_SENDER_SQL = """
     (SELECT count(*) FROM email_recipients
       WHERE sender_id = {sender} AND status = 'sent' AND sent_at > {cutoff})
@@ -94,9 +107,20 @@ USED_BY_SENDER_SQL = """
 """
 _USED_SQL = USED_BY_SENDER_SQL.format(sender=":sender_id", cutoff="now() - interval '24 hours'")
 # The lock on the sender comes first, in its own statement, so that the quota is counted with a snapshot taken
-# after the previous claim of this sender committed.
+# after the previous reservation of this sender committed.
 _LOCK_SENDER = "SELECT pg_advisory_xact_lock(7001, :sender_id);"
-_CLAIM_CTES = f"""
+_JOB_RUNS = ("EXISTS (SELECT 1 FROM email_jobs j JOIN users u ON u.id = j.user_id "
+             "WHERE j.id = :job_id AND j.status = 'in_progress' AND u.is_active)")
+_SENDER_SENDS = ("EXISTS (SELECT 1 FROM senders s WHERE s.id = :sender_id AND s.status = 'active' "
+                 "AND s.deleted_at IS NULL)")
+# Up to :count rows, no more than the sender's quota leaves. A row whose address is on its user's suppression list
+# is settled `suppressed` instead (`blocked`), and counted on the job.
+RESERVE = text(f"""{_LOCK_SENDER}
+    WITH room AS (
+        SELECT CASE WHEN {_JOB_RUNS} THEN greatest(0, least(:count, {effective_quota_sql("s")} - ({_USED_SQL})))
+                    ELSE 0 END AS n
+        FROM senders s WHERE s.id = :sender_id AND s.status = 'active' AND s.deleted_at IS NULL
+    ),
     pick AS (
         SELECT r.id, EXISTS (SELECT 1 FROM suppressions sp
                              WHERE sp.user_id = (SELECT user_id FROM email_jobs WHERE id = :job_id)
@@ -104,31 +128,71 @@ _CLAIM_CTES = f"""
         FROM email_recipients r
         WHERE r.job_id = :job_id AND r.status = 'pending'
           AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= now())
-          AND EXISTS (SELECT 1 FROM email_jobs j JOIN users u ON u.id = j.user_id
-                      WHERE j.id = :job_id AND j.status = 'in_progress' AND u.is_active)
-          AND EXISTS (SELECT 1 FROM senders s WHERE s.id = :sender_id AND s.status = 'active'
-                        AND s.deleted_at IS NULL
-                        AND {effective_quota_sql("s")} > {_USED_SQL})
-        LIMIT 1 FOR UPDATE SKIP LOCKED
+        LIMIT coalesce((SELECT n FROM room), 0) FOR UPDATE SKIP LOCKED
     ),
-    claimed AS (
+    reserved AS (
         UPDATE email_recipients r
         SET status = CASE WHEN pick.blocked THEN 'suppressed' ELSE 'sending' END,
             sender_id = CASE WHEN pick.blocked THEN NULL ELSE :sender_id END,
-            attempts = r.attempts + CASE WHEN pick.blocked THEN 0 ELSE 1 END,
-            claimed_by = CASE WHEN pick.blocked THEN NULL ELSE :worker END,
+            claimed_by = CASE WHEN pick.blocked THEN NULL ELSE :claim END,
             lease_expires_at = CASE WHEN pick.blocked THEN NULL
                                     ELSE clock_timestamp() + make_interval(secs => :lease) END,
+            send_started_at = NULL,
             settled_at = CASE WHEN pick.blocked THEN now() END,
             error_message = CASE WHEN pick.blocked THEN 'suppressed: on the suppression list' END,
             updated_at = now()
         FROM pick WHERE r.id = pick.id
         RETURNING r.id, r.email, r.data, r.attempts, pick.blocked
+    ),
+    counted AS (
+        UPDATE email_jobs SET suppressed_count = suppressed_count + (SELECT count(*) FROM reserved WHERE blocked),
+                              updated_at = now()
+        WHERE id = :job_id AND EXISTS (SELECT 1 FROM reserved WHERE blocked)
+    )
+    SELECT id, email, data, attempts, blocked FROM reserved""")
+# Rows reserved and never begun, back to the pool (a batch's end; cancelled or failed instead when their job stopped).
+UNSTARTED_BACK = """
+        status = coalesce((SELECT CASE j.status WHEN 'cancelled' THEN 'cancelled' WHEN 'failed' THEN 'failed' END
+                           FROM email_jobs j WHERE j.id = email_recipients.job_id), 'pending'),
+        sender_id = NULL, claimed_by = NULL, lease_expires_at = NULL, updated_at = now()"""
+RELEASE = (f"UPDATE email_recipients SET {UNSTARTED_BACK} "
+           "WHERE id = ANY(:release) AND status = 'sending' AND send_started_at IS NULL AND claimed_by = :claim")
+# The row is about to be sent; the job, its owner and the sender are checked once more, and the suppression list
+# (an address suppressed in another letter case since the reservation is caught here: the row is settled
+# `suppressed` instead). Run again after a lost reply, it finds the row it already began.
+_ON_LIST = ("EXISTS (SELECT 1 FROM suppressions sp WHERE sp.user_id = (SELECT user_id FROM email_jobs "
+            "WHERE id = :job_id) AND sp.email = lower(r.email))")
+_BEGAN = f"""began AS (
+        UPDATE email_recipients r
+        SET send_started_at = coalesce(r.send_started_at, clock_timestamp()),
+            attempts = r.attempts + CASE WHEN r.send_started_at IS NULL THEN 1 ELSE 0 END,
+            lease_expires_at = clock_timestamp() + make_interval(secs => :lease), updated_at = now()
+        WHERE r.id = :next AND r.status = 'sending' AND r.claimed_by = :claim AND r.sender_id = :sender_id
+          AND r.lease_expires_at > clock_timestamp() AND {_JOB_RUNS} AND {_SENDER_SENDS}
+          AND (r.send_started_at IS NOT NULL OR NOT {_ON_LIST})
+        RETURNING r.attempts
+    ),
+    blocked AS (
+        UPDATE email_recipients r
+        SET status = 'suppressed', sender_id = NULL, claimed_by = NULL, lease_expires_at = NULL, settled_at = now(),
+            error_message = 'suppressed: on the suppression list', updated_at = now()
+        WHERE r.id = :next AND r.status = 'sending' AND r.claimed_by = :claim AND r.send_started_at IS NULL
+          AND {_ON_LIST}
+        RETURNING r.job_id
+    ),
+    blocked_counted AS (
+        UPDATE email_jobs SET suppressed_count = suppressed_count + 1, updated_at = now()
+        WHERE id IN (SELECT job_id FROM blocked)
     )"""
+# (attempts of the row just begun, or NULL; whether the job and sender may still send at all)
+_BEGIN_RESULT = f"SELECT (SELECT attempts FROM began), {_JOB_RUNS} AND {_SENDER_SENDS}"
 _SETTLED = ("settled AS (UPDATE email_recipients SET {changes}, lease_expires_at = NULL, claimed_by = NULL, "
             "updated_at = now() WHERE id = :id AND status = 'sending' RETURNING job_id, sender_id)")
-_COUNTED = (", counted AS (UPDATE email_jobs SET {counter} = {counter} + 1, updated_at = now() "
-            "WHERE id IN (SELECT job_id FROM settled))")
+# Outcomes are counted per (job, sender), where concurrent sends of one job through several senders do not meet;
+# the scheduler folds them into the job's counters (FOLD_COUNTS).
+_COUNTED = (", counted AS (INSERT INTO job_sender_counts (job_id, sender_id, {counter}) "
+            "SELECT job_id, sender_id, 1 FROM settled "
+            "ON CONFLICT (job_id, sender_id) DO UPDATE SET {counter} = job_sender_counts.{counter} + 1)")
 # The specification's senders.daily_sent: messages sent on last_sent_date (UTC).
 # A warming-up sender's first send of a day after a day it sent moves it one step up its ramp.
 _SENDER_DAY = (", sender_day AS (UPDATE senders SET "
@@ -140,12 +204,12 @@ _SENDER_DAY = (", sender_day AS (UPDATE senders SET "
 _SETTLE_CTES = {
     "sent": _SETTLED.format(changes="status = 'sent', sent_at = now(), settled_at = now(), error_message = NULL, "
                                     "failure_kind = NULL, gmail_message_id = :message_id, next_attempt_at = NULL")
-            + _SENDER_DAY + _COUNTED.format(counter="sent_count"),
+            + _SENDER_DAY + _COUNTED.format(counter="sent"),
     "failed": _SETTLED.format(changes="status = 'failed', settled_at = now(), error_message = :reason, "
                                       "failure_kind = :failure")
-              + _COUNTED.format(counter="failed_count"),
+              + _COUNTED.format(counter="failed"),
     "unknown": _SETTLED.format(changes="status = 'delivery_unknown', settled_at = now(), error_message = :reason")
-               + _COUNTED.format(counter="delivery_unknown_count"),
+               + _COUNTED.format(counter="delivery_unknown"),
     # A retry inside a job that was cancelled or failed meanwhile must not stay pending forever.
     "retry": _SETTLED.format(changes="status = (SELECT CASE j.status WHEN 'cancelled' THEN 'cancelled' "
                                      "WHEN 'failed' THEN 'failed' ELSE 'pending' END FROM email_jobs j "
@@ -157,36 +221,81 @@ _SETTLE_CTES = {
                                      "attempts = attempts - :refund"),
 }
 # The connection runs in autocommit: one round trip per call below, the statements of each run as one transaction,
-# so a settle and the next claim commit together or not at all.
-# A claimed row whose address is on its user's suppression list is settled `suppressed` instead (`blocked`):
-# the claim is the last check before a send. Its job's counter is moved by `count_suppressed`, in a statement of
-# its own (this one may already move the job row's counters for the settle it carries).
-CLAIM = text(f"{_LOCK_SENDER} WITH {_CLAIM_CTES} SELECT id, email, data, attempts, blocked FROM claimed")
+# so a settle and the next begin commit together or not at all.
 SETTLE = {kind: text(f"WITH {ctes} SELECT 1") for kind, ctes in _SETTLE_CTES.items()}
-CLAIM_AND_SETTLE = {kind: text(f"{_LOCK_SENDER} WITH {_CLAIM_CTES}, {ctes} SELECT id, email, data, attempts, "
-                               "blocked FROM claimed") for kind, ctes in _SETTLE_CTES.items()}
-COUNT_SUPPRESSED = text("UPDATE email_jobs SET suppressed_count = suppressed_count + 1, updated_at = now() "
-                        "WHERE id = :job_id")
+BEGIN = text(f"WITH {_BEGAN} {_BEGIN_RESULT}")
+BEGIN_AND_SETTLE = {kind: text(f"WITH {ctes}, {_BEGAN} {_BEGIN_RESULT}") for kind, ctes in _SETTLE_CTES.items()}
+# A batch's end: the last settle (if any) and the release of what it reserved but did not send, together.
+SETTLE_AND_RELEASE = {kind: text(f"WITH {ctes} SELECT 1; {RELEASE}") for kind, ctes in _SETTLE_CTES.items()}
+RELEASE = text(RELEASE)
 NEXT_DUE = text("""
     SELECT extract(epoch FROM min(coalesce(next_attempt_at, now())) - now())
     FROM email_recipients r JOIN email_jobs j ON j.id = r.job_id
     WHERE r.job_id = :job_id AND r.status = 'pending' AND j.status = 'in_progress'
 """)
 
-_RECOVER_SQL = text("""
-    WITH r AS (UPDATE email_recipients SET status = 'delivery_unknown', error_message = :reason,
-                                           lease_expires_at = NULL, claimed_by = NULL, settled_at = now(),
-                                           updated_at = now()
-               WHERE status = 'sending' AND (lease_expires_at < now() OR claimed_by = ANY(:dead)) RETURNING job_id)
-    UPDATE email_jobs j SET delivery_unknown_count = j.delivery_unknown_count + c.n, updated_at = now()
-    FROM (SELECT job_id, count(*) AS n FROM r GROUP BY job_id) c WHERE j.id = c.job_id
+# Outcomes counted per (job, sender) and not yet in the job's counters are added to them: every scheduler round,
+# and for a job that just completed. Jobs that stopped in the last hour are included (a send under way when a job
+# is cancelled settles after it).
+_FOLD_SQL = text("""
+    WITH d AS (
+        SELECT c.job_id, c.sender_id, c.sent - c.folded_sent AS s, c.failed - c.folded_failed AS f,
+               c.delivery_unknown - c.folded_unknown AS u
+        FROM job_sender_counts c
+        WHERE c.job_id IN (SELECT id FROM email_jobs WHERE status IN ('queued', 'in_progress', 'paused')
+                                                        OR finished_at > now() - interval '1 hour')
+          AND (c.sent, c.failed, c.delivery_unknown) IS DISTINCT FROM (c.folded_sent, c.folded_failed, c.folded_unknown)
+        FOR UPDATE
+    ),
+    folded AS (
+        UPDATE job_sender_counts c SET folded_sent = c.folded_sent + d.s, folded_failed = c.folded_failed + d.f,
+                                       folded_unknown = c.folded_unknown + d.u
+        FROM d WHERE c.job_id = d.job_id AND c.sender_id = d.sender_id
+    )
+    UPDATE email_jobs j SET sent_count = j.sent_count + t.s, failed_count = j.failed_count + t.f,
+                            delivery_unknown_count = j.delivery_unknown_count + t.u, updated_at = now()
+    FROM (SELECT job_id, sum(s) AS s, sum(f) AS f, sum(u) AS u FROM d GROUP BY job_id) t
+    WHERE j.id = t.job_id
+""")
+
+
+def fold_counts(*, session: Session) -> None:
+    """Add the outcomes counted per (job, sender) since the last fold to the jobs' own counters."""
+    session.execute(_FOLD_SQL)
+    _commit(session)
+
+
+_RECOVER_SQL = text(f"""
+    WITH stale AS (
+        SELECT id FROM email_recipients
+        WHERE status = 'sending' AND (lease_expires_at < now() OR split_part(claimed_by, '/', 1) = ANY(:dead))
+        FOR UPDATE SKIP LOCKED
+    ),
+    released AS (
+        UPDATE email_recipients SET {UNSTARTED_BACK}
+        FROM stale WHERE email_recipients.id = stale.id AND email_recipients.send_started_at IS NULL
+    ),
+    r AS (
+        UPDATE email_recipients r SET status = 'delivery_unknown', error_message = :reason, lease_expires_at = NULL,
+                                      claimed_by = NULL, settled_at = now(), updated_at = now()
+        FROM stale WHERE r.id = stale.id AND r.send_started_at IS NOT NULL
+        RETURNING r.job_id, r.sender_id
+    ),
+    counted AS (
+        INSERT INTO job_sender_counts (job_id, sender_id, delivery_unknown)
+        SELECT job_id, sender_id, count(*) FROM r GROUP BY job_id, sender_id
+        ON CONFLICT (job_id, sender_id) DO UPDATE
+        SET delivery_unknown = job_sender_counts.delivery_unknown + EXCLUDED.delivery_unknown
+    )
+    SELECT count(*) FROM r
 """)
 
 
 def recover_stranded(*, session: Session, dead_workers: list[str]) -> int:
-    """Claims whose worker died mid-send (its process gone, or the lease expired): Gmail may have delivered them,
-    so they become delivery_unknown, never sent again. Unclaimed work is untouched and stays pending."""
-    recovered = session.execute(_RECOVER_SQL, {"reason": DELIVERY_UNKNOWN, "dead": dead_workers}).rowcount
+    """Claims whose worker died (its process gone, or the lease expired): rows it was sending may have been
+    delivered, so they become delivery_unknown, never sent again; rows it had only reserved go back to the pool.
+    How many became delivery_unknown."""
+    recovered = session.execute(_RECOVER_SQL, {"reason": DELIVERY_UNKNOWN, "dead": dead_workers}).scalar_one()
     _commit(session)
     return recovered
 
@@ -198,7 +307,7 @@ _ORPHANS_SQL = text("""
     SET status = CASE j.status WHEN 'cancelled' THEN 'cancelled' ELSE 'failed' END,
         failure_kind = CASE j.status WHEN 'cancelled' THEN NULL ELSE 'sender' END,
         error_message = coalesce(r.error_message, j.error_message, 'the job stopped before this recipient was sent'),
-        settled_at = now(), next_attempt_at = NULL, updated_at = now()
+        settled_at = now(), next_attempt_at = NULL, claimed_by = NULL, lease_expires_at = NULL, updated_at = now()
     FROM email_jobs j
     WHERE r.job_id = j.id AND r.status = 'pending' AND j.status IN ('cancelled', 'failed')
       AND j.finished_at > now() - interval '1 hour'
@@ -211,7 +320,11 @@ def tidy_orphans(*, session: Session) -> None:
     _commit(session)
 
 
+# The per-(job, sender) counts are marked folded first, under their row locks, so that a settle committing meanwhile
+# is either in the recount or still to fold, never both.
 _RECONCILE_SQL = text("""
+    UPDATE job_sender_counts SET folded_sent = sent, folded_failed = failed, folded_unknown = delivery_unknown
+    WHERE job_id IN (SELECT id FROM email_jobs WHERE status = 'in_progress');
     UPDATE email_jobs j SET sent_count = c.sent, failed_count = c.failed, delivery_unknown_count = c.unknown,
                             suppressed_count = c.suppressed
     FROM (SELECT job_id, count(*) FILTER (WHERE status = 'sent') AS sent,
@@ -235,9 +348,10 @@ def reconcile_counters(*, session: Session) -> None:
 _SUPPRESS_PENDING_SQL = text(f"""
     WITH r AS (
         UPDATE email_recipients SET status = 'suppressed', next_attempt_at = NULL, settled_at = now(),
+                                    sender_id = NULL, claimed_by = NULL, lease_expires_at = NULL,
                                     error_message = 'suppressed: on the suppression list', updated_at = now()
         WHERE job_id IN (SELECT id FROM email_jobs WHERE user_id = :user_id AND status IN ({sql_list(JOB_OPEN)}))
-          AND email = ANY(:variants) AND status = 'pending'
+          AND email = ANY(:variants) AND (status = 'pending' OR (status = 'sending' AND send_started_at IS NULL))
         RETURNING job_id)
     UPDATE email_jobs j SET suppressed_count = j.suppressed_count + c.n, updated_at = now()
     FROM (SELECT job_id, count(*) AS n FROM r GROUP BY job_id) c WHERE j.id = c.job_id
@@ -314,9 +428,10 @@ def resume(*, session: Session, job_id: int) -> None:
 
 # Recipient rows first, the job row last, in the same order as the sending engine's claims and settles.
 _CANCEL_SQL = f"""
-    UPDATE email_recipients SET status = 'cancelled', next_attempt_at = NULL, updated_at = now()
+    UPDATE email_recipients SET status = 'cancelled', next_attempt_at = NULL, sender_id = NULL, claimed_by = NULL,
+                                lease_expires_at = NULL, updated_at = now()
     WHERE job_id IN (SELECT id FROM email_jobs WHERE id = ANY(:ids) AND status IN ({sql_list(JOB_OPEN)}))
-      AND status = 'pending';
+      AND (status = 'pending' OR (status = 'sending' AND send_started_at IS NULL));
     UPDATE email_jobs SET status = 'cancelled', finished_at = now(), updated_at = now(),
            error_message = coalesce(:reason, error_message)
     WHERE id = ANY(:ids) AND status IN ({sql_list(JOB_OPEN)})
@@ -330,8 +445,9 @@ def cancel(*, session: Session, job_ids: list[int], reason: str | None = None) -
 
 _FAIL_SQL = f"""
     WITH r AS (UPDATE email_recipients SET status = 'failed', error_message = :reason, failure_kind = :failure,
+                                           sender_id = NULL, claimed_by = NULL, lease_expires_at = NULL,
                                            settled_at = now(), updated_at = now()
-               WHERE job_id = :job_id AND status = 'pending'
+               WHERE job_id = :job_id AND (status = 'pending' OR (status = 'sending' AND send_started_at IS NULL))
                  AND EXISTS (SELECT 1 FROM email_jobs WHERE id = :job_id AND status IN ({sql_list(JOB_ENGINE)}))
                RETURNING 1)
     UPDATE email_jobs SET failed_count = failed_count + (SELECT count(*) FROM r), status = 'failed',
@@ -356,6 +472,8 @@ _COMPLETE_SQL = text("""
 def complete_finished(*, session: Session, job_ids: list[int]) -> list[int]:
     """Running jobs of these with nothing pending or being sent become completed; their ids."""
     done = [row[0] for row in session.execute(_COMPLETE_SQL, {"ids": job_ids})] if job_ids else []
+    if done:  # every settle of these committed before they completed: fold them in with the completion
+        session.execute(_FOLD_SQL)
     _commit(session)
     return done
 
@@ -363,7 +481,7 @@ def complete_finished(*, session: Session, job_ids: list[int]) -> list[int]:
 _RETRY_SQL = text(f"""
     WITH job AS (SELECT id FROM email_jobs WHERE id = :job_id AND status IN ({sql_list(JOB_RETRYABLE)})),
     pick AS (
-        SELECT r.id, r.status FROM email_recipients r
+        SELECT r.id, r.status, r.sender_id FROM email_recipients r
         WHERE r.job_id IN (SELECT id FROM job)
           AND ((r.status = 'failed' AND r.failure_kind = ANY(:kinds))
                OR (CAST(:unknown AS boolean) AND r.status = 'delivery_unknown'))
@@ -376,6 +494,16 @@ _RETRY_SQL = text(f"""
             updated_at = now()
         FROM pick WHERE r.id = pick.id
         RETURNING r.id
+    ),
+    -- The per-sender counts lose them too (and the folded part with them: the job's counters are corrected here).
+    pairs AS (
+        UPDATE job_sender_counts c SET failed = c.failed - p.f, folded_failed = c.folded_failed - p.f,
+                                       delivery_unknown = c.delivery_unknown - p.u,
+                                       folded_unknown = c.folded_unknown - p.u
+        FROM (SELECT sender_id, count(*) FILTER (WHERE status = 'failed') AS f,
+                     count(*) FILTER (WHERE status = 'delivery_unknown') AS u
+              FROM pick WHERE sender_id IS NOT NULL GROUP BY sender_id) p
+        WHERE c.job_id = :job_id AND c.sender_id = p.sender_id
     )
     UPDATE email_jobs j
     SET status = 'in_progress', finished_at = NULL, error_message = NULL, updated_at = now(),

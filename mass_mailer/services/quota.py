@@ -44,15 +44,18 @@ def effective_quota(*, daily_quota: int, warmup: bool, step: int, last_sent_date
     """The daily quota that limits a sender now (the same rule as `effective_quota_sql`)."""
     current = warmup_step(warmup=warmup, step=step, last_sent_date=last_sent_date, today=today)
     return daily_quota if current is None else min(daily_quota, WARMUP_RAMP[current])
-# Sent rows in the window, rows claimed for a send under way (they may be delivered any moment), and rows whose
-# delivery is unknown (Gmail may have delivered them): the same rule as the claim's (lifecycle.USED_BY_SENDER_SQL).
+# Sent rows in the window, claimed rows (reserved by a batch, or being sent: they may be delivered any moment), and
+# rows whose delivery is unknown (Gmail may have delivered them): the same rule as the reservation's
+# (lifecycle.USED_BY_SENDER_SQL), each part through its own index.
 _USAGE_SQL = text("""
-    SELECT sender_id, count(*) AS used
-    FROM email_recipients
-    WHERE sender_id = ANY(:ids)
-      AND (status = 'sending' OR (status = 'sent' AND sent_at > :cutoff)
-           OR (status = 'delivery_unknown' AND settled_at > :cutoff))
-    GROUP BY sender_id
+    SELECT sender_id, count(*) AS used FROM (
+        SELECT sender_id FROM email_recipients WHERE sender_id = ANY(:ids) AND status = 'sent' AND sent_at > :cutoff
+        UNION ALL
+        SELECT sender_id FROM email_recipients WHERE sender_id = ANY(:ids) AND status = 'sending'
+        UNION ALL
+        SELECT sender_id FROM email_recipients
+        WHERE sender_id = ANY(:ids) AND status = 'delivery_unknown' AND settled_at > :cutoff
+    ) used GROUP BY sender_id
 """)
 
 

@@ -56,7 +56,8 @@ class WarmupLog:
 
 def tick(*, enqueue: Enqueue, reconcile: bool = False, watch: WorkerWatch | None = None,
          warmup: WarmupLog | None = None) -> None:
-    """One round of every duty, in this order: recover dead workers' claims, wake rested senders, settle what
+    """One round of every duty, in this order: recover dead workers' claims, fold the per-sender send counts into
+    the jobs' counters, wake rested senders, settle what
     stopped jobs left, start scheduled jobs that are due, cover the engine's jobs with batches, complete the
     finished ones."""
     watch = watch or WorkerWatch()
@@ -68,7 +69,8 @@ def tick(*, enqueue: Enqueue, reconcile: bool = False, watch: WorkerWatch | None
             log.warning("worker process(es) %s stopped; their sends under way became delivery unknown (%s)",
                         ", ".join(dead), recovered)
         elif recovered:
-            log.warning("%s claim(s) outlived their lease; they became delivery unknown", recovered)
+            log.warning("%s send(s) outlived their lease; they became delivery unknown", recovered)
+        lifecycle.fold_counts(session=session)
         rested = lifecycle.wake_rested_senders(session=session)
         if rested:
             log.info("%s sender(s) back from Gmail's daily limit", rested)

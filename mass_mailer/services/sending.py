@@ -1,20 +1,26 @@
-"""Sending a batch: claim one recipient, send it through Gmail, settle the row — the database decides what is sent.
+"""Sending a batch: reserve a few recipients, send each through Gmail, settle its row — the database decides what
+is sent.
 
-A recipient row is claimed (pending → sending, with a lease) in the same transaction that checks the job is
-still in progress, its owner still an active user, the sender active and under its daily quota; it is settled
-right after the send (sent, failed, delivery_unknown, or back to pending for a retry), together with the batch's
-next claim when the next pace slot is at most SETTLE_HOLD away, else on its own. A redelivered or duplicated queue
-message finds nothing to claim. The statements are the lifecycle's (services/lifecycle.py); a row still `sending`
-whose worker died mid-send may or may not have been delivered, so the scheduler makes it delivery_unknown rather
-than retrying it (`lifecycle.recover_stranded`).
+A batch reserves a few rows at a time (they become `sending`, tagged with the batch's claim, with a lease) in a
+transaction that checks the job is still in progress, its owner still an active user, and the sender active and
+under its daily quota, reserved rows included. Just before each send its row is marked begun (`send_started_at`;
+BEGIN checks the job, owner and sender again, so a pause, cancel or suppression stops the next send at once), in
+the same round trip as the previous send's settle (sent, failed, delivery_unknown, or back to pending for a retry)
+when the next pace slot is at most SETTLE_HOLD away, else the settle goes on its own. A batch that ends releases the
+rows it reserved and did not begin. A redelivered or duplicated queue message finds nothing to reserve. The
+statements are the lifecycle's (services/lifecycle.py); a begun row whose worker died mid-send may or may not have
+been delivered, so the scheduler makes it delivery_unknown rather than retrying it, and a row that was only reserved
+goes back to the pool (`lifecycle.recover_stranded`).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import secrets
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -37,6 +43,7 @@ from mass_mailer.models import EmailJob, FailureKind, JobStatus, Sender, SenderS
 from mass_mailer.redis_client import get_redis
 from mass_mailer.services import coordination, lifecycle, metrics, senders, unsubscribe
 from mass_mailer.services.coordination import live_key
+from mass_mailer.services.prepared import Prepared
 from mass_mailer.services.quota import SenderPace
 from mass_mailer.services.templating import CompiledTemplates, compile_for_sending
 from mass_mailer.settings import get_settings
@@ -48,6 +55,7 @@ PROJECT_PAUSE = timedelta(hours=1)
 MAX_IDLE_WAIT = 30.0  # a batch waits this long at most for a retry coming due, else ends
 LIVE_TTL = 30  # seconds a (job, sender) pair counts as covered after its batch last claimed
 SETTLE_HOLD = 0.1  # seconds a settle may wait for the next pace slot, to share the next claim's round trip
+RESERVE_MAX = 20  # rows a batch reserves at a time, at most
 OUTAGE_LIMIT = 90.0  # seconds a batch waits for a lost PostgreSQL or Redis before giving up (its rows stay safe)
 # Set when the worker shuts down: batches stop between two sends (never during one) and hand over.
 STOPPING = threading.Event()
@@ -133,32 +141,61 @@ def _run_batch(*, job_id: int, sender_id: int, limit: int) -> bool:
         return batch.run(limit)
     finally:
         try:
-            batch.ride_out(batch.settle)  # the last send's outcome is recorded, even across a short outage
+            # The last send's outcome is recorded and the rows reserved but not sent go back, even across a short
+            # outage.
+            batch.ride_out(batch.finish)
         finally:
             batch.conn.close()
+
+
+# The lifecycle's engine statements, prepared once per connection.
+_RESERVE = Prepared(lifecycle.RESERVE)
+_BEGIN = Prepared(lifecycle.BEGIN)
+_BEGIN_AND_SETTLE = {kind: Prepared(sql) for kind, sql in lifecycle.BEGIN_AND_SETTLE.items()}
+_SETTLE = {kind: Prepared(sql) for kind, sql in lifecycle.SETTLE.items()}
+_SETTLE_AND_RELEASE = {kind: Prepared(sql) for kind, sql in lifecycle.SETTLE_AND_RELEASE.items()}
+_RELEASE = Prepared(lifecycle.RELEASE)
 
 
 def _autocommit() -> Connection:
     return get_engine().connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
+def reserve_size(*, lease_seconds: float, per_minute: int) -> int:
+    """How many rows a batch reserves at a time, at most: a handful, and never more than its sender's pace can send
+    well within the lease (a reserved row must be begun before its lease runs out)."""
+    return max(1, min(RESERVE_MAX, int(lease_seconds * per_minute / 60 / 8)))
+
+
 class _BatchRun:
-    """One batch's loop. Each send's settle travels with the next claim (one round trip, one transaction) and its
-    outcome is counted by the next pace call (one Redis round trip); a settle never waits long for them."""
+    """One batch's loop. It reserves a few rows at a time; each send begins its row (marks it `sending`) in the same
+    round trip as the previous send's settle, and its outcome is counted by the next pace call (one Redis round
+    trip); a settle never waits long for them."""
 
     def __init__(self, ctx: BatchContext) -> None:
+        settings = get_settings()
         self.ctx, self.conn = ctx, _autocommit()
-        self.pace = SenderPace(get_settings().sender_rate_per_minute)
-        self.claim_params = {"job_id": ctx.job_id, "sender_id": ctx.sender_id, "lease": get_settings().lease_seconds,
-                             "worker": coordination.worker_id()}
+        self.pace = SenderPace(settings.sender_rate_per_minute)
+        # The claim tag: this worker process (what the scheduler's liveness check knows) and this batch.
+        self.claim_tag = f"{coordination.worker_id()}/{secrets.token_hex(4)}"
+        self.params = {"job_id": ctx.job_id, "sender_id": ctx.sender_id, "lease": settings.lease_seconds,
+                       "claim": self.claim_tag}
+        # A batch starts by reserving one row and doubles up to `most`: a small job still goes to all its senders
+        # (and a sender that cannot send is found out), a large one costs one reservation per many sends.
+        self.most = reserve_size(lease_seconds=settings.lease_seconds, per_minute=settings.sender_rate_per_minute)
+        self.chunk = 1
+        self.reserved: deque[Claimed] = deque()
+        self.unbegun: list[int] = []  # reserved rows whose begin found the job, the sender or the row not sendable
         self.settlement: Settlement | None = None  # the last send's, not applied yet
+        self.blocked = False  # the job or the sender can no longer send
         self.marked = 0.0
 
     def ride_out(self, call):
         """`call()`, waiting while PostgreSQL or Redis is away (logged once, retried with a growing pause, a new
         database connection each time) for up to OUTAGE_LIMIT: a lost connection must not lose the outcome of a
         send that happened. A statement whose transaction did not commit is simply run again: settles only move
-        rows still `sending`, and a claim takes whatever row is claimable then."""
+        rows still `sending`, a begin finds the row it may already have begun, and a reservation takes whatever
+        rows are free then."""
         lost_at, pause = None, 0.5
         while True:
             try:
@@ -191,23 +228,18 @@ class _BatchRun:
             pass  # still away: the next try connects again
 
     def run(self, limit: int) -> bool:
-        for _ in range(limit):
+        for done in range(limit):
             if time.monotonic() - self.marked > LIVE_TTL / 6:  # keep the pair covered, without a call per send
                 self.ride_out(lambda: get_redis().set(live_key(self.ctx.job_id, self.ctx.sender_id),
                                                       coordination.worker_id(), ex=LIVE_TTL))
                 self.marked = time.monotonic()
             if not self.ride_out(self._take_slot) or STOPPING.is_set():
                 return True
-            claimed = self.ride_out(lambda: claim(self.conn, self.claim_params, self.settlement))
-            self.settlement = None
+            claimed = self._begin_next(limit - done)
             if claimed is None:
-                if not self.ride_out(lambda: _wait_for_due_work(self.conn, self.ctx.job_id)):
+                if self.blocked or not self.ride_out(lambda: _wait_for_due_work(self.conn, self.ctx.job_id)):
                     self._end()
                     return False
-                continue
-            if claimed.blocked:
-                self.ride_out(lambda: self.conn.execute(lifecycle.COUNT_SUPPRESSED, {"job_id": self.ctx.job_id}))
-                log.info("recipient %s is suppressed: not sent", claimed.id)
                 continue
             self.settlement = _send_one(self.ctx, claimed)
             if self.settlement.stop:
@@ -215,6 +247,41 @@ class _BatchRun:
                 self._end()
                 return False
         return True
+
+    def _begin_next(self, wanted: int) -> Claimed | None:
+        """The next reserved row, marked `sending` (with the last send's settle in the same round trip); None when
+        nothing can be reserved now, or the job or sender can no longer send (`blocked`)."""
+        while True:
+            if not self.reserved:
+                self.ride_out(self.settle)  # on its own: a reservation may wait on the sender's lock
+                self.reserved.extend(self.ride_out(lambda: self._reserve(min(wanted, self.chunk))))
+                if not self.reserved:
+                    return None
+                self.chunk = min(self.most, self.chunk * 2)
+            claimed = self.reserved[0]
+            settlement = self.settlement
+            statement = _BEGIN if settlement is None else _BEGIN_AND_SETTLE[settlement.kind]
+            params = self.params | {"next": claimed.id} | (settlement.params if settlement else {})
+            attempts, can_send = self.ride_out(lambda: statement.run(self.conn, params).one())
+            self.reserved.popleft()
+            if settlement is not None:
+                _count(settlement)
+                self.settlement = None
+            if attempts is not None:
+                claimed.attempts = attempts
+                return claimed
+            self.unbegun.append(claimed.id)  # released at the end (if it is still this batch's)
+            if not can_send:  # paused, cancelled, owner deactivated, sender out: the rest is released at the end
+                self.blocked = True
+                return None
+            # This row was taken away meanwhile (suppressed, its reservation expired): the next one.
+
+    def _reserve(self, count: int) -> list[Claimed]:
+        rows = [Claimed(*row) for row in _RESERVE.run(self.conn, self.params | {"count": count})]
+        for row in rows:
+            if row.blocked:
+                log.info("recipient %s is suppressed: not sent", row.id)
+        return [row for row in rows if not row.blocked]
 
     def _end(self) -> None:
         """Nothing more for this batch (the job is done, paused or stopped, or the sender is out): uncover the pair
@@ -247,18 +314,21 @@ class _BatchRun:
     def settle(self) -> None:
         """Apply the last send's settlement on its own, now."""
         if self.settlement is not None:
-            self.conn.execute(lifecycle.SETTLE[self.settlement.kind], self.settlement.params)
+            _SETTLE[self.settlement.kind].run(self.conn, self.settlement.params)
             _count(self.settlement)
             self.settlement = None
 
-
-def claim(conn: Connection, params: dict[str, Any], settlement: Settlement | None = None) -> Claimed | None:
-    """Claim one sendable recipient of the job and settle the previous send (if any), in one transaction."""
-    statement = lifecycle.CLAIM if settlement is None else lifecycle.CLAIM_AND_SETTLE[settlement.kind]
-    row = conn.execute(statement, params if settlement is None else params | settlement.params).first()
-    if settlement is not None:
-        _count(settlement)
-    return Claimed(*row) if row else None
+    def finish(self) -> None:
+        """The batch ends: the last settle, and the release of the rows it reserved but did not begin, together."""
+        release = {"release": [row.id for row in self.reserved] + self.unbegun, "claim": self.claim_tag}
+        if self.settlement is not None:
+            _SETTLE_AND_RELEASE[self.settlement.kind].run(self.conn, self.settlement.params | release)
+            _count(self.settlement)
+            self.settlement = None
+        elif release["release"]:
+            _RELEASE.run(self.conn, release)
+        self.reserved.clear()
+        self.unbegun.clear()
 
 
 def _count(settlement: Settlement) -> None:
