@@ -8,6 +8,9 @@ import subprocess
 import sys
 import time
 
+from sqlalchemy import text
+
+from mass_mailer.db import get_engine
 from mass_mailer.services.lifecycle import DELIVERY_UNKNOWN
 from mass_mailer.supervisor import ROOT
 from tests.sending.conftest import FAST, job_row, recipient_rows, wait_for, wait_job_done
@@ -16,7 +19,8 @@ from tests.sending.conftest import FAST, job_row, recipient_rows, wait_for, wait
 def test_worker_killed_mid_job_leaves_no_duplicate_and_no_lost_recipient(
         make_user, make_sender, api, engine, emulator):
     """A SIGKILLed worker is noticed by its missing heartbeat, long before its leases (120 s) expire: its sends
-    under way become delivery_unknown and the rest of the job goes out at once through a new worker."""
+    under way become delivery_unknown, the rows it had only reserved go back to the pool and are sent, and the rest
+    of the job goes out at once through a new worker."""
     user = make_user()
     for i in range(2):
         make_sender(user, f"s{i}@example.com")
@@ -27,8 +31,18 @@ def test_worker_killed_mid_job_leaves_no_duplicate_and_no_lost_recipient(
                                                      "recipients": [{"email": f"k{i}@example.com"} for i in range(80)]})
     job_id = answer.json()["id"]
     wait_for(lambda: job_row(job_id).sent_count >= 15, 30, message="some sends")
+    # Kill while the batches hold rows they reserved and have not begun: at least six of them, so that some are
+    # still unbegun when the kill lands (a batch begins at most one row per send, and a send takes 400 ms here).
+    wait_for(lambda: _count_unbegun(job_id) >= 6, 30, every=0.02, message="reserved rows")
     running.kill("worker")  # SIGKILL, sends in flight
     killed_at = time.monotonic()
+    with get_engine().connect() as conn:
+        reserved = {email for (email,) in conn.execute(text(
+            "SELECT email FROM email_recipients WHERE job_id = :j AND status = 'sending' AND send_started_at IS NULL"),
+            {"j": job_id})}
+        begun = {email for (email,) in conn.execute(text(
+            "SELECT email FROM email_recipients WHERE job_id = :j AND status = 'sending' "
+            "AND send_started_at IS NOT NULL"), {"j": job_id})}
     engine(("worker",), **settings)
     job = wait_job_done(job_id, timeout=30)
     assert time.monotonic() - killed_at < 30
@@ -41,11 +55,21 @@ def test_worker_killed_mid_job_leaves_no_duplicate_and_no_lost_recipient(
     sent = {r["email"] for r in rows if r["status"] == "sent"}
     unknown = {r["email"] for r in rows if r["status"] == "delivery_unknown"}
     assert unknown, "the killed worker had sends under way"
+    assert reserved, "the killed worker held reserved rows it had not begun"
+    # Only sends that had begun (at most one per thread) are unknown; reserved rows were sent by the new worker.
+    assert unknown <= begun and len(unknown) <= 4
+    assert reserved <= sent
     assert sent <= set(delivered) <= sent | unknown
     assert (job.sent_count, job.failed_count, job.delivery_unknown_count) == (len(sent), 0, len(unknown))
     status = api(user).get(f"/api/email-jobs/{job_id}/status").json()
     assert (status["sent"], status["failed"], status["delivery_unknown"], status["pending"]) == (
         len(sent), 0, len(unknown), 0)
+
+
+def _count_unbegun(job_id: int) -> int:
+    with get_engine().connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM email_recipients WHERE job_id = :j AND status = 'sending' "
+                                 "AND send_started_at IS NULL"), {"j": job_id}).scalar_one()
 
 
 def test_cancelling_stops_sending_within_seconds(make_user, make_sender, api, engine, emulator):
