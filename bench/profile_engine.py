@@ -178,7 +178,7 @@ def main() -> None:
 
 
 def summarise_spy(files) -> None:
-    """Inclusive share of samples by frame of interest (our modules and the libraries they call)."""
+    """Inclusive and leaf shares of the samples (taken with --gil: only threads holding the GIL, i.e. Python work)."""
     own, inclusive, total = collections.Counter(), collections.Counter(), 0
     for path in files:
         if not path.exists():
@@ -187,9 +187,6 @@ def summarise_spy(files) -> None:
             stack, _, count = raw.rpartition(" ")
             count = int(count)
             frames = stack.split(";")
-            if any("wait (threading.py" in f or "_worker_thread" not in stack and "process_message" not in stack
-                   for f in frames[-1:]) and "idle" in stack:
-                continue
             total += count
             own[frames[-1]] += count
             seen = set()

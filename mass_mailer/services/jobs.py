@@ -418,12 +418,11 @@ def live_views(session: Session, jobs: list[EmailJob]) -> list[JobView]:
     """Views of jobs with their counters exact to the last settle: the job's own counters plus the per-sender
     counts the scheduler has not folded into them yet (services/counters.py)."""
     views = [JobView.model_validate(job, from_attributes=True) for job in jobs]
-    extra = counters.unfolded(session=session, job_ids=[view.id for view in views])
+    exact = counters.live(session=session, job_ids=[view.id for view in views])
     for view in views:
-        if add := extra.get(view.id):
-            view.sent_count += add.sent
-            view.failed_count += add.failed
-            view.delivery_unknown_count += add.delivery_unknown
+        if counts := exact.get(view.id):
+            view.sent_count, view.failed_count = counts.sent, counts.failed
+            view.delivery_unknown_count = counts.delivery_unknown
     return views
 
 
@@ -593,16 +592,6 @@ class RecipientPage(BaseModel):
     total_capped: bool = False  # a search matched more than the count asked for: `total` is that many, "or more"
 
 
-# The job's counters exact to the last settle, in one statement (one snapshot: a fold that commits meanwhile is counted
-# once): its own counters plus what the scheduler has not folded into them yet (services/counters.py). Bounded by the
-# job's senders, whatever the number of recipients.
-_LIVE_COUNTS_SQL = text("""
-    SELECT j.sent_count + coalesce(sum(c.sent - c.folded_sent), 0),
-           j.failed_count + coalesce(sum(c.failed - c.folded_failed), 0),
-           j.delivery_unknown_count + coalesce(sum(c.delivery_unknown - c.folded_unknown), 0)
-    FROM email_jobs j LEFT JOIN job_sender_counts c ON c.job_id = j.id
-    WHERE j.id = :job_id GROUP BY j.id
-""")
 # What a page showing the job's progress polls: changes with every settle (job_sender_counts), every fold and every
 # change of the job row; None for a job that is not the user's. One row by primary key and the job's sender rows.
 _SIGNATURE_SQL = text("""
@@ -681,8 +670,8 @@ def job_status(*, session: Session, user_id: int, job_id: int) -> JobStatusView:
 
 def live_counts(*, session: Session, job_id: int) -> tuple[int, int, int]:
     """(sent, failed, delivery_unknown) of the job, exact to the last settle."""
-    row = session.execute(_LIVE_COUNTS_SQL, {"job_id": job_id}).one_or_none()
-    return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
+    counts = counters.live(session=session, job_ids=[job_id]).get(job_id, counters.Live())
+    return counts.sent, counts.failed, counts.delivery_unknown
 
 
 def progress_signature(*, session: Session, user_id: int, job_id: int) -> tuple | None:

@@ -307,7 +307,7 @@ _ORPHANS_SQL = text("""
     SET status = CASE j.status WHEN 'cancelled' THEN 'cancelled' ELSE 'failed' END,
         failure_kind = CASE j.status WHEN 'cancelled' THEN NULL ELSE 'sender' END,
         error_message = coalesce(r.error_message, j.error_message, 'the job stopped before this recipient was sent'),
-        settled_at = now(), next_attempt_at = NULL, claimed_by = NULL, lease_expires_at = NULL, updated_at = now()
+        settled_at = now(), next_attempt_at = NULL, updated_at = now()
     FROM email_jobs j
     WHERE r.job_id = j.id AND r.status = 'pending' AND j.status IN ('cancelled', 'failed')
       AND j.finished_at > now() - interval '1 hour'
