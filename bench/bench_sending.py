@@ -177,7 +177,7 @@ def scale_out(stack: Stack, messages: int) -> None:
         procs = [subprocess.Popen([sys.executable, "-m", "mass_mailer", name], env=env, cwd=ROOT,
                                   start_new_session=True) for name in ["scheduler"] + ["worker"] * workers]
         stack.engine.extend(procs)
-        time.sleep(3)
+        stack.wait_ready(workers=workers)
         took, sent = run_job(user, recipients(messages, f"w{workers}-"))
         assert sent == messages, sent
         rates.append(sent / took)

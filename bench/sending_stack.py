@@ -90,7 +90,21 @@ class Stack:
         for name in ("worker", "scheduler"):
             self.engine.append(subprocess.Popen([sys.executable, "-m", "mass_mailer", name], env=env, cwd=ROOT,
                                                 start_new_session=True))
-        time.sleep(3)  # let the worker processes boot before timing
+        self.wait_ready(workers=int(env.get("WORKER_PROCESSES", 1)))
+
+    def wait_ready(self, *, workers: int, schedulers: int = 1, timeout: float = 120.0) -> None:
+        """Wait until `workers` worker processes and `schedulers` schedulers beat in Redis: timing starts with the
+        engine up, not with processes still importing (on two busy cores that takes seconds)."""
+        from mass_mailer.services.coordination import Liveness
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            alive = Liveness.read()
+            if len(alive.workers) >= workers and len(alive.schedulers) >= schedulers:
+                time.sleep(0.5)  # the worker threads start consuming right after the heartbeat
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"the engine did not come up: {alive.workers}, {alive.schedulers}")
 
     def stop_engine(self) -> None:
         for proc in self.engine:

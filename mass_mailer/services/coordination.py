@@ -164,9 +164,13 @@ class WorkerWatch:
             self.missing_since.pop(wid, None)
 
 
+def scheduler_alive_key() -> str:
+    return f"{SCHEDULER_ALIVE_PREFIX}{worker_id()}"
+
+
 def beat_scheduler() -> None:
     """The scheduler is alive (called on every round, at least every SCHEDULER_INTERVAL_SECONDS)."""
-    get_redis().set(f"{SCHEDULER_ALIVE_PREFIX}{worker_id()}", int(time.time()), ex=HEARTBEAT_TTL)
+    get_redis().set(scheduler_alive_key(), int(time.time()), ex=HEARTBEAT_TTL)
 
 
 class Liveness:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -61,3 +62,23 @@ def test_admins_see_the_system_at_a_glance(make_user, make_sender, api, engine, 
                       message="the last hour's sends")
     assert status["database"] and status["redis"] and status["worker_processes"] == 1 and status["schedulers"] == 1
     assert status["errors_last_hour"] == 1 and status["queue_depth"] == 0
+
+
+def test_a_scheduler_stopped_cleanly_hands_over_at_once(engine, base_env):
+    """A redeploy stops the scheduler and starts a new one: the stopped one gives up its lock and its heartbeat as
+    it exits, so the new one works from its first round instead of waiting out the old lock."""
+    from mass_mailer.redis_client import get_redis
+    from mass_mailer.services.coordination import SCHEDULER_LOCK_KEY
+
+    env = {**os.environ, **base_env}
+    first = engine(("scheduler",))
+    wait_for(lambda: get_redis().get(SCHEDULER_LOCK_KEY), 30, message="the scheduler holds its lock")
+    first.kill("scheduler", signal.SIGTERM)
+    assert get_redis().get(SCHEDULER_LOCK_KEY) is None
+    assert _health("scheduler", env).returncode == 1  # no heartbeat left behind for a stopped scheduler
+
+    second = engine(("scheduler",))
+    holder = wait_for(lambda: get_redis().get(SCHEDULER_LOCK_KEY), 30, message="the new scheduler takes the lock")
+    assert get_redis().ttl(SCHEDULER_LOCK_KEY) > 0 and holder
+    second.kill("scheduler", signal.SIGTERM)
+    assert get_redis().get(SCHEDULER_LOCK_KEY) is None
