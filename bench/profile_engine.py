@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from sending_stack import Stack
 from bench_sending import PROCESSES, THREADS, make_senders, recipients, run_job
@@ -87,13 +88,20 @@ def cpu_by_role(stack: Stack) -> dict[str, float]:
         elif "mass_mailer emulator" in cmd:
             roles["emulator"] += cpu(proc)
         elif "mass_mailer.tasks.worker_cli" in cmd:
-            roles["worker"] += cpu(proc) + sum(cpu(child) for child in proc.children(recursive=True))
+            # Each process of the worker command on its own: its forked children keep its command line, so
+            # adding a process's children as well would count them twice.
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            roles["worker (user)"] += times.user
+            roles["worker (system)"] += times.system
         elif "mass_mailer scheduler" in cmd:
             roles["scheduler"] += cpu(proc)
-    me = psutil.Process()
-    roles["baseline loop"] = sum(cpu(child) for child in me.children(recursive=True)
-                                 if "mass_mailer" not in " ".join(child.cmdline()) and "postgres" not in child.name()
-                                 and "redis" not in child.name() and "py-spy" not in child.name())
+    # The baseline loop's processes are this one's children that have exited (and been waited for) meanwhile.
+    finished = os.times()
+    roles["baseline loop (user)"] = finished.children_user
+    roles["baseline loop (system)"] = finished.children_system
     return roles
 
 
@@ -130,7 +138,7 @@ def main() -> None:
         spies = []
         if not args.no_py_spy:
             for pid in worker_pids():
-                out = stack.dir / f"spy-{pid}.txt"
+                out = Path(os.environ.get("SPY_DIR", stack.dir)) / f"spy-{pid}.txt"
                 spies.append((out, subprocess.Popen(
                     [os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "--gil", "-r", "200",
                      "-f", "raw", "-o", str(out), "-p", str(pid)], stdout=subprocess.DEVNULL,

@@ -262,7 +262,7 @@ class _BatchRun:
             settlement = self.settlement
             statement = _BEGIN if settlement is None else _BEGIN_AND_SETTLE[settlement.kind]
             params = self.params | {"next": claimed.id} | (settlement.params if settlement else {})
-            attempts, can_send = self.ride_out(lambda: statement.run(self.conn, params).one())
+            attempts, can_send = self.ride_out(lambda: statement.run(self.conn, params)[0])
             self.reserved.popleft()
             if settlement is not None:
                 _count(settlement)
