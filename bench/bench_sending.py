@@ -2,7 +2,8 @@
 
 1. Throughput with no latency or limits: the engine (worker + scheduler, claim and settle per message) against
    a plain loop sending the same messages with the same Gmail client, MIME building, processes and threads;
-   rounds alternate the two, and the medians are compared.
+   rounds alternate the two, and the medians are compared. Then the same with PostgreSQL on a core of its own and
+   everything else on the other (as with the database on its own host): the engine's cost outside the database.
 2. Scale-out: two `worker` commands (as on two hosts) against one, with Gmail's latency (100 ms) as the limit
    rather than this machine's two cores or the database: the throughput ratio, target >= 1.6.
 3. Realistic limits (150 ms latency, 60/min per account, 10 senders): sends per minute against the ideal 600/min,
@@ -144,6 +145,12 @@ def main() -> None:
     try:
         rss = throughput(stack, args.messages, args.rounds)
         stack.reset()
+        # The same with PostgreSQL on a core of its own, as on its own host: the engine's cost outside the
+        # database, against the loop on the one core left.
+        stack.pin_database_apart()
+        rss = max(rss, throughput(stack, args.messages // 2, args.rounds, ", PostgreSQL on its own core"))
+        stack.pin_database_apart(False)
+        stack.reset()
         scale_out(stack, args.scale_messages)
         stack.reset()
         stack.configure(latency_ms=150, rate_per_minute=60)
@@ -188,7 +195,7 @@ def scale_out(stack: Stack, messages: int) -> None:
          rates[1], rates[0])
 
 
-def throughput(stack: Stack, messages: int, rounds: int) -> float:
+def throughput(stack: Stack, messages: int, rounds: int, label: str = "") -> float:
     """Alternate rounds of the baseline and the engine (kept running); print the medians; the worker's RSS."""
     # Ten senders at the highest pace allowed: the engine's pacing must not be what limits it here.
     user, senders = make_senders(stack, 10, quota=1_000_000)
@@ -203,7 +210,7 @@ def throughput(stack: Stack, messages: int, rounds: int) -> float:
         rss = max(rss, worker_rss_mb())
         print(f"   round {round_number + 1}: engine {engine[-1]:.0f} msg/s, baseline {base[-1]:.0f} msg/s", flush=True)
     stack.stop_engine()
-    line("engine throughput (messages/s, median, target ratio >= 0.80)", statistics.median(engine),
+    line(f"engine throughput{label} (messages/s, median, target ratio >= 0.80)", statistics.median(engine),
          statistics.median(base))
     return rss
 

@@ -106,6 +106,23 @@ class Stack:
             time.sleep(0.1)
         raise RuntimeError(f"the engine did not come up: {alive.workers}, {alive.schedulers}")
 
+    def pin_database_apart(self, apart: bool = True) -> None:
+        """PostgreSQL on a core of its own (as on its own host), everything else (this process and what it starts
+        next, the emulator, Redis) on the other; or back to both cores for all."""
+        import psutil
+
+        from web_stack import postgres_processes, tree
+
+        cores = sorted(os.sched_getaffinity(0) | set(range(os.cpu_count() or 1)))
+        database, rest = ({cores[-1]}, set(cores[:-1]) or {cores[0]}) if apart else (set(cores), set(cores))
+        for proc in postgres_processes(self):  # new backends fork from the postmaster and inherit its cores
+            try:
+                proc.cpu_affinity(sorted(database))
+            except psutil.Error:
+                pass
+        for proc in [psutil.Process(), *tree(self.emulator.pid), *tree(self.redis.process.pid)]:
+            proc.cpu_affinity(sorted(rest))
+
     def stop_engine(self) -> None:
         for proc in self.engine:
             os.killpg(proc.pid, 15)
