@@ -14,14 +14,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from json.encoder import encode_basestring
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
 from mass_mailer.errors import InvalidInput, PayloadTooLarge, Unprocessable
 from mass_mailer.settings import get_settings
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a file is parsed: the worker, which never parses one, stays without it
 
 EMAIL_COLUMN_NAMES = ("email", "e_mail", "email_address", "e_mail_address", "mail", "email_addr",
                       "emailaddress", "recipient", "recipient_email", "to")
@@ -241,6 +243,8 @@ def open_recipients_csv(data: bytes, email_column: str | None = None) -> Recipie
     _check_width(head, delimiter)
     buffer = io.BytesIO(data)  # shares the bytes, no copy
     buffer.seek(start)
+    import pandas as pd
+
     try:
         reader = pd.read_csv(buffer, sep=delimiter, dtype=str, keep_default_na=False, na_values=[""],
                              skipinitialspace=True, skip_blank_lines=True, engine="c", encoding=encoding,
@@ -256,6 +260,8 @@ def open_recipients_csv(data: bytes, email_column: str | None = None) -> Recipie
 def _next_frame(reader: Any, rows: int | None = None) -> pd.DataFrame | None:
     """The reader's next `rows` (CHUNK_ROWS) rows, fewer at the end, None after it; a parser error in the user's
     words."""
+    import pandas as pd
+
     try:
         return reader.get_chunk(rows or CHUNK_ROWS)
     except StopIteration:
