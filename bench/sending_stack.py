@@ -113,15 +113,15 @@ class Stack:
 
         from web_stack import postgres_processes, tree
 
-        cores = sorted(os.sched_getaffinity(0) | set(range(os.cpu_count() or 1)))
-        database, rest = ({cores[-1]}, set(cores[:-1]) or {cores[0]}) if apart else (set(cores), set(cores))
+        cores = list(range(os.cpu_count() or 1))
+        database, rest = (cores[-1:], cores[:-1] or cores) if apart else (cores, cores)
         for proc in postgres_processes(self):  # new backends fork from the postmaster and inherit its cores
             try:
-                proc.cpu_affinity(sorted(database))
+                proc.cpu_affinity(database)
             except psutil.Error:
                 pass
         for proc in [psutil.Process(), *tree(self.emulator.pid), *tree(self.redis.process.pid)]:
-            proc.cpu_affinity(sorted(rest))
+            proc.cpu_affinity(rest)
 
     def stop_engine(self) -> None:
         for proc in self.engine:

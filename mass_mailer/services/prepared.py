@@ -7,7 +7,7 @@ invalidation and pooling unchanged). The statements keep their `:name` parameter
 `;` run as one round trip and one transaction, as before.
 
 The EXECUTE itself goes straight to the driver's cursor: SQLAlchemy's result machinery (its cursor metadata for each
-call) cost the worker about four times the driver's own work per send. Driver errors are raised as SQLAlchemy's
+call) is work the worker need not do on every send. Driver errors are raised as SQLAlchemy's
 (a lost connection invalidates the connection, as SQLAlchemy would), so callers handle them exactly as before.
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from itertools import count
-
 from typing import Any
 
 import psycopg2
@@ -64,12 +63,13 @@ class Prepared:
         try:
             cursor = fairy.dbapi_connection.cursor()
             cursor.execute(self.execute_sql, params)
-            rows = cursor.fetchall() if cursor.description is not None else []
-            cursor.close()
-            return rows
+            return cursor.fetchall() if cursor.description is not None else []
         except psycopg2.Error as exc:
             lost = conn.dialect.is_disconnect(exc, fairy.dbapi_connection, cursor)
             if lost:
                 conn.invalidate(exc)
             raise DBAPIError.instance(self.execute_sql, params, exc, psycopg2.Error,
                                       connection_invalidated=lost, dialect=conn.dialect) from exc
+        finally:
+            if cursor is not None and not cursor.closed:
+                cursor.close()
