@@ -65,8 +65,10 @@ def latency(stack: Stack, web: Web, browser, user, job_id: int, seconds: float) 
     return delays
 
 
-def pages_cost(stack: Stack, web: Web, browser, user, job_id: int, pages: int, window: float) -> None:
-    """PostgreSQL CPU with `pages` job pages open minus with none, as a share of one core."""
+def pages_cost(stack: Stack, web: Web, browser, user, job_id: int, pages: int, window: float,
+               statements: bool = False) -> None:
+    """PostgreSQL CPU with `pages` job pages open minus with none, as a share of one core (with `statements`, the
+    statements PostgreSQL ran in that window, from pg_stat_statements)."""
     from sqlalchemy import text
 
     from mass_mailer.db import get_engine
@@ -106,7 +108,18 @@ def pages_cost(stack: Stack, web: Web, browser, user, job_id: int, pages: int, w
     for page in opened:
         page.get_by_test_id("live").wait_for(timeout=60_000)
     time.sleep(2)
+    if statements:
+        with get_engine().connect() as conn:
+            conn.execute(text("SELECT pg_stat_statements_reset()"))
     with_pages = measure(f"{pages} pages open")
+    if statements:
+        with get_engine().connect() as conn:
+            rows = conn.execute(text(
+                "SELECT calls, total_exec_time, left(regexp_replace(query, '\\s+', ' ', 'g'), 100) "
+                "FROM pg_stat_statements ORDER BY calls DESC LIMIT 15")).all()
+        print(f"   statements in the {window:.0f} s window, by calls:")
+        for calls, total, query in rows:
+            print(f"   {calls:7d} calls {total:8.1f} ms  {query}")
     for page in opened:
         page.context.close()
     time.sleep(2)
@@ -225,12 +238,17 @@ def main() -> None:
     parser.add_argument("--window-seconds", type=float, default=15)
     parser.add_argument("--pages", type=int, default=20)
     parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--statements", action="store_true", help="print pg_stat_statements of the pages window")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
     stack = Stack()
     web = None
     try:
+        if args.statements:
+            from profile_engine import enable_pg_stat_statements
+
+            enable_pg_stat_statements(stack)
         user, sender_ids = make_owner(stack, SENDERS)
         web = Web(stack)
         print(f"   web serving after {web.startup_seconds:.0f} s", flush=True)
@@ -246,11 +264,12 @@ def main() -> None:
             print(f"   {len(delays)} settles seen; max {max(delays):.2f} s", flush=True)
             line("settle to the job page showing it, p50 (s; target 1 s)", quantiles[49], 1.0, " s")
             line("settle to the job page showing it, p95 (s; target 1 s)", quantiles[94], 1.0, " s")
-            pages_cost(stack, web, browser, user, job_id, args.pages, args.window_seconds)
+            pages_cost(stack, web, browser, user, job_id, args.pages, args.window_seconds, args.statements)
             browser.close()
         cancel_job(user.id, job_id)
         stack.stop_engine()
-        constant_time(stack, web, [int(s) for s in args.sizes.split(",")])
+        if args.sizes:
+            constant_time(stack, web, [int(s) for s in args.sizes.split(",")])
     finally:
         if web is not None:
             web.stop()

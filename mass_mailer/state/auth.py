@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import dataclasses
+import time
 from http.cookies import CookieError, SimpleCookie
+
 import anyio
 import reflex as rx
 
@@ -13,6 +18,23 @@ from mass_mailer.services import callback_errors
 from mass_mailer.settings import get_settings
 
 TOKEN_COOKIE = "mm_token"
+EVENT_CHECK_SECONDS = 1.0  # a handler reuses the check the session guard made for its event, never an older one
+
+
+@dataclasses.dataclass(frozen=True)
+class _Check:
+    """One validation of a cookie's token: in which task, for which token, when, and whom it found."""
+
+    task: object
+    token: str | None
+    at: float
+    user: User | None
+
+
+# The last validation made in this task. The session guard (state/guard.py) validates the user before every event's
+# handler runs, in the same task; the handler's own `signed_in_user` then reuses that check instead of asking the
+# database a second time for the same event.
+_last_check: contextvars.ContextVar[_Check | None] = contextvars.ContextVar("mm_last_check", default=None)
 
 
 def token_from_cookie_header(header: str) -> str | None:
@@ -60,6 +82,7 @@ class AuthState(rx.State):
         self.sign_in_error = callback_errors.message_for(code) if (code := self._query("error")) else ""
         token = token_from_cookie_header(self.router.headers.cookie)
         user = await anyio.to_thread.run_sync(_user_for, token) if token else None  # off the event loop
+        _last_check.set(_Check(task=asyncio.current_task(), token=token, at=time.monotonic(), user=user))
         self.checked = True
         self.signed_in = user is not None
         self.user_id = user.id if user else 0
@@ -85,8 +108,15 @@ def _user_for(token: str) -> User | None:
 
 
 async def signed_in_user(state: rx.State) -> User | None:
-    """The signed-in user for an event of any page state (re-validated, never cached)."""
+    """The signed-in user for an event of any page state: validated for this event, by the session guard just
+    before the handler ran (the same task, the same token, within EVENT_CHECK_SECONDS), else validated now."""
     auth = await state.get_state(AuthState)
+    check = _last_check.get()
+    if check is not None and check.task is asyncio.current_task() and \
+            check.token == token_from_cookie_header(auth.router.headers.cookie) and \
+            time.monotonic() - check.at < EVENT_CHECK_SECONDS and \
+            auth.user_id == (check.user.id if check.user is not None else 0):
+        return check.user
     return await auth._load_user()
 
 

@@ -111,14 +111,16 @@ def job_signature(*, user_id: int, job_id: int) -> tuple | None:
 
 
 def load_page_data(*, user_id: int, job_id: int, status_filter: str, search: str, page: int,
-                   recipients: bool = True, chart: bool = False) -> PageData | None:
+                   recipients: bool = True, chart: bool = False, signature: tuple | None = None) -> PageData | None:
     """The job's progress (and a page of its recipients, its per-minute chart when asked) for its owner; None when
     the job is not theirs. Every query is bounded by the job's senders or the sending rate, not its size (a search
-    in the addresses excepted)."""
+    in the addresses excepted). `signature`: the job's signature as `job_signature` just found it for this user (a
+    tick's), else it is queried here; either way it is this user's own query that finds the job theirs."""
     q = search.strip() or None
     status = None if status_filter == "all" else status_filter
     with session_scope() as session:
-        signature = jobs_service.progress_signature(session=session, user_id=user_id, job_id=job_id)
+        if signature is None:
+            signature = jobs_service.progress_signature(session=session, user_id=user_id, job_id=job_id)
         if signature is None:
             return None
 
@@ -248,14 +250,16 @@ class JobState(rx.State):
         was_active = self.active
         # A search scans the addresses: while one is typed in, the table follows the job only every few seconds.
         table = not self.search.strip() or time.monotonic() - self._searched_at >= SEARCH_SECONDS
-        self._refresh(user.id, recipients=table,
+        self._refresh(user.id, recipients=table, signature=signature,
                       chart=self.active and time.time() - self._charted_at >= CHART_SECONDS)
         if self.active != was_active:
             self._refresh(user.id, recipients=False, chart=True)
 
-    def _refresh(self, user_id: int, *, recipients: bool = True, chart: bool = False) -> None:
+    def _refresh(self, user_id: int, *, recipients: bool = True, chart: bool = False,
+                 signature: tuple | None = None) -> None:
         data = load_page_data(user_id=user_id, job_id=self.job_id, status_filter=self.status_filter,
-                              search=self.search, page=self.page, recipients=recipients, chart=chart)
+                              search=self.search, page=self.page, recipients=recipients, chart=chart,
+                              signature=signature)
         if data is None:  # deleted meanwhile, or no longer this user's
             self.found = False
             return

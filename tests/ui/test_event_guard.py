@@ -234,3 +234,27 @@ def test_rejected_rows_are_counted_and_the_first_thousand_listed(app_url):
             if state == ComposeState.get_full_name():
                 compose.update({k.removesuffix("_rx_state_"): v for k, v in values.items()})
     assert compose["rejected_count"] == 1500 and len(compose["rejected"]) == 1000 and compose["valid_count"] == 1
+
+
+def test_a_user_deactivated_between_two_quick_events_is_refused_the_second(app_url):
+    """Each event is checked on its own: a handler reuses the check its own event passed, never an earlier event's,
+    however soon after it comes."""
+    email = "quick.deactivated@example.com"
+    tab = ReflexSocket(app_url, cookie=session_cookie(app_url, email))
+    set_html = handler_name(ComposeState, "set_html")
+    compose = ComposeState.get_full_name()
+    try:
+        tab.emit(set_html, {"value": "<p>first draft</p>"}, path="/new")
+        deadline, shown = time.monotonic() + 10, {}
+        while "first draft" not in str(shown) and time.monotonic() < deadline:
+            shown = tab.delta(seconds=0.05)
+        assert "first draft" in str(shown), "the signed-in user's first event should run"
+        with get_engine().begin() as conn:
+            conn.execute(text("UPDATE users SET is_active = false WHERE email = :e"), {"e": email})
+        tab.emit(set_html, {"value": "<p>second draft</p>"}, path="/new")  # well within a second of the first
+        delta = tab.delta(seconds=2)
+    finally:
+        tab.close()
+    assert "second draft" not in str(delta), "a deactivated user's event ran"
+    assert delta[AUTH].get("signed_in") is False
+    assert delta.get(compose, {}).get("html", DEFAULT_HTML) == DEFAULT_HTML  # the tab's draft is gone too
