@@ -253,3 +253,6 @@ class Suppression(SQLModel, table=True):
     job_id: int | None = Field(default=None, sa_column=sa.Column(  # the job whose message was unsubscribed from
         sa.Integer, sa.ForeignKey("email_jobs.id", ondelete="SET NULL")))
     created_at: datetime = _created()
+
+# A commit that changes a user tells the processes that keep users for UI events (services/user_cache.py).
+from mass_mailer.services import user_cache as _user_cache  # noqa: E402,F401

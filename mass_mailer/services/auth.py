@@ -37,9 +37,13 @@ def user_from_token(token: str | None, *, session: Session) -> User | None:
     if claims is None:
         return None
     user = session.get(User, claims.user_id)
-    if user is None or not user.is_active or not get_settings().may_sign_in(user.email):
-        return None  # ALLOWED_EMAILS/ALLOWED_DOMAINS narrowed since sign-in: the session ends too
-    return user
+    return user if may_use(user) else None
+
+
+def may_use(user: User | None) -> bool:
+    """Whether a session of this user still works: the user exists, is active and may still sign in."""
+    # ALLOWED_EMAILS/ALLOWED_DOMAINS narrowed since sign-in: the session ends too.
+    return user is not None and user.is_active and get_settings().may_sign_in(user.email)
 
 
 def revoke_session(token: str | None) -> None:

@@ -46,15 +46,26 @@ def issue(user_id: int) -> str:
     return jwt.encode(claims, _key(), algorithm=_ALGORITHM)
 
 
-def verify(token: str) -> SessionClaims | None:
-    """The session a token carries, or None when it is malformed, forged, expired or revoked."""
+def decode(token: str) -> SessionClaims | None:
+    """The session a token carries, or None when it is malformed, forged or expired; revocation is not checked
+    here (`verify` does, or the caller with `revoked_key`)."""
     try:
         claims = jwt.decode(token, _key(), algorithms=[_ALGORITHM], audience=AUDIENCE, issuer=ISSUER,
                             leeway=_LEEWAY_SECONDS, options={"require": _REQUIRED})
-        session = SessionClaims(user_id=int(claims["sub"]), jti=str(claims["jti"]), expires_at=int(claims["exp"]))
+        return SessionClaims(user_id=int(claims["sub"]), jti=str(claims["jti"]), expires_at=int(claims["exp"]))
     except (jwt.InvalidTokenError, ValueError, TypeError):
         return None
-    if get_redis().exists(_revoked_key(session.jti)):
+
+
+def revoked_key(jti: str) -> str:
+    """The Redis key that exists while the session `jti` is revoked."""
+    return _revoked_key(jti)
+
+
+def verify(token: str) -> SessionClaims | None:
+    """The session a token carries, or None when it is malformed, forged, expired or revoked."""
+    session = decode(token)
+    if session is None or get_redis().exists(_revoked_key(session.jti)):
         return None
     return session
 

@@ -11,10 +11,8 @@ from http.cookies import CookieError, SimpleCookie
 import anyio
 import reflex as rx
 
-from mass_mailer.db import session_scope
 from mass_mailer.models import Role, User
-from mass_mailer.services import auth as auth_service
-from mass_mailer.services import callback_errors
+from mass_mailer.services import callback_errors, user_cache
 from mass_mailer.settings import get_settings
 
 TOKEN_COOKIE = "mm_token"
@@ -103,8 +101,7 @@ class AuthState(rx.State):
 
 
 def _user_for(token: str) -> User | None:
-    with session_scope() as session:
-        return auth_service.user_from_token(token, session=session)
+    return user_cache.user_for_token(token)
 
 
 async def signed_in_user(state: rx.State) -> User | None:
