@@ -42,7 +42,9 @@ class _Kept:
     user: object  # models.User, detached
 
 
-_kept: dict[int, _Kept] = {}
+# Keyed by the session (user id and the token's jti), not the user id alone: a user id that comes back for someone
+# else (a database restored from a backup, a test's reset) never finds the row kept for another person's session.
+_kept: dict[tuple[int, str], _Kept] = {}
 
 
 def user_for_token(token: str | None):
@@ -60,19 +62,22 @@ def user_for_token(token: str | None):
         .get(stamp_key(claims.user_id)).execute()
     if revoked:
         return None
-    now = time.monotonic()
-    kept = _kept.get(claims.user_id)
+    now, key = time.monotonic(), (claims.user_id, claims.jti)
+    kept = _kept.get(key)
     if kept is not None and kept.stamp == stamp and now - kept.at < ROW_SECONDS:
         user = kept.user
     else:
         with session_scope() as session:
             user = session.get(User, claims.user_id)
         if len(_kept) >= _MOST_KEPT:
-            _kept.clear()
+            for old in [k for k, v in _kept.items() if now - v.at >= ROW_SECONDS]:
+                del _kept[old]
+            if len(_kept) >= _MOST_KEPT:
+                _kept.clear()
         if user is None:
-            _kept.pop(claims.user_id, None)
+            _kept.pop(key, None)
         else:
-            _kept[claims.user_id] = _Kept(at=now, stamp=stamp, user=user)  # the stamp read before the row
+            _kept[key] = _Kept(at=now, stamp=stamp, user=user)  # the stamp read before the row
     return user if auth.may_use(user) else None
 
 
@@ -81,8 +86,8 @@ def changed(user_ids: Iterable[int]) -> None:
     ids = sorted(set(user_ids))
     if not ids:
         return
-    for user_id in ids:
-        _kept.pop(user_id, None)
+    for key in [k for k in _kept if k[0] in ids]:
+        _kept.pop(key, None)
     try:
         pipe = get_redis().pipeline(transaction=False)
         for user_id in ids:

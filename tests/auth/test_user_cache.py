@@ -51,3 +51,16 @@ def test_a_kept_user_costs_no_query_and_a_change_by_hand_shows_within_the_bound(
         conn.execute(text("UPDATE users SET is_active = false WHERE id = :id"), {"id": carol_id})
     time.sleep(0.4)
     assert user_cache.user_for_token(carol.token) is None
+
+
+def test_a_user_id_that_comes_back_for_someone_else_never_finds_the_previous_persons_row(signed_in):
+    """After a restore from a backup (here: the tables emptied and their ids restarted), the same user id can
+    belong to another person: their session must show them, not the row kept for the previous one's session."""
+    dave = signed_in("dave@example.com")
+    dave_id = _id(dave)
+    assert user_cache.user_for_token(dave.token).email == "dave@example.com"  # kept
+    with get_engine().begin() as conn:
+        conn.execute(text("TRUNCATE users RESTART IDENTITY CASCADE"))
+    erin = signed_in("erin@example.com")
+    assert _id(erin) == dave_id
+    assert user_cache.user_for_token(erin.token).email == "erin@example.com"
