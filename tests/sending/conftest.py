@@ -109,8 +109,16 @@ def wait_for(condition: Callable[[], object], timeout: float = 60, every: float 
 
 
 def job_row(job_id: int) -> EmailJob:
+    """The job's row as stored: its counters lag the sends until the scheduler folds them (sent_now is exact)."""
     with Session(get_engine(), expire_on_commit=False) as session:
         return session.get(EmailJob, job_id)
+
+
+def sent_now(job_id: int) -> int:
+    """The job's sent count exact to the last settle, as the API shows it."""
+    from mass_mailer.services import counters
+    with Session(get_engine()) as session:
+        return counters.live(session=session, job_ids=[job_id])[job_id].sent
 
 
 def wait_job_done(job_id: int, timeout: float = 90) -> EmailJob:
