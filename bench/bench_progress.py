@@ -10,6 +10,7 @@
    directly, mixed outcomes, counters as the engine leaves them), medians; the figure is 1M against 10k.
 
     python bench/bench_progress.py [--latency-seconds 40] [--window-seconds 15] [--pages 20] [--sizes 10000,...]
+                                   [--statements] [--constant-only]
 """
 
 from __future__ import annotations
@@ -239,6 +240,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=20)
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--statements", action="store_true", help="print pg_stat_statements of the pages window")
+    parser.add_argument("--constant-only", action="store_true", help="only the constant-time figures")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -252,6 +254,9 @@ def main() -> None:
         user, sender_ids = make_owner(stack, SENDERS)
         web = Web(stack)
         print(f"   web serving after {web.startup_seconds:.0f} s", flush=True)
+        if args.constant_only:
+            constant_time(stack, web, [int(s) for s in args.sizes.split(",")])
+            return
         stack.configure(latency_ms=100)
         stack.start_engine(SENDER_RATE_PER_MINUTE=RATE, WORKER_PROCESSES=1, WORKER_THREADS=4)
         job_id = start_job(user, 2000)

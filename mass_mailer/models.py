@@ -181,7 +181,8 @@ class EmailRecipient(SQLModel, table=True):
         sa.CheckConstraint("failure_kind IS NULL OR failure_kind IN ("
                            + ", ".join(f"'{k.value}'" for k in FailureKind) + ")",
                            name="ck_email_recipients_failure_kind"),
-        sa.Index("ix_email_recipients_job_status", "job_id", "status"),
+        # A job page lists a status's rows in upload order straight from this index (services/jobs.py).
+        sa.Index("ix_email_recipients_job_status", "job_id", "status", "id"),
         sa.Index("ix_email_recipients_sender_sent_at", "sender_id", "sent_at"),
         sa.Index("ix_email_recipients_job_settled_at", "job_id", "settled_at",
                  postgresql_where=sa.text("settled_at IS NOT NULL")),

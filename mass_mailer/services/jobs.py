@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import csv
 import io
 import json
@@ -16,7 +17,7 @@ from sqlalchemy import func, text
 from sqlmodel import Session, select
 
 from mass_mailer.errors import Conflict, DomainError, InvalidInput, NotFound
-from mass_mailer.models import EmailJob, JobStatus, Sender, SenderStatus, User, utcnow
+from mass_mailer.models import EmailJob, JobStatus, RecipientStatus, Sender, SenderStatus, User, utcnow
 from mass_mailer.services import coordination, counters, lifecycle, ratelimit, suppressions, unsubscribe
 from mass_mailer.services.coordination import wake_scheduler
 from mass_mailer.services.csv_export import iter_csv_rows
@@ -745,10 +746,37 @@ def list_recipients(*, session: Session, user_id: int, job_id: int, status: str 
             capped, total = total > count_limit, min(total, count_limit)
     else:
         total = _status_total(session, job, status)
-    rows = session.execute(text(f"""SELECT email, status, sender_id, sent_at, error_message, attempts
-                                    FROM email_recipients WHERE {where} ORDER BY id LIMIT :limit OFFSET :offset"""),
-                           params | {"limit": max(1, min(limit, 1000)), "offset": max(0, offset)})
+    limit, offset = max(1, min(limit, 1000)), max(0, offset)
+    if q:
+        rows = session.execute(text(f"""SELECT email, status, sender_id, sent_at, error_message, attempts
+                                        FROM email_recipients WHERE {where} ORDER BY id LIMIT :limit OFFSET :offset"""),
+                               params | {"limit": limit, "offset": offset})
+    else:
+        statuses = _statuses_of(status) if status else [s.value for s in RecipientStatus]
+        rows = session.execute(_page_in_order(len(statuses)),
+                               {"job_id": job_id, "limit": limit, "offset": offset,
+                                "reach": min(limit + offset, _BIGINT_MAX)}
+                               | {f"s{i}": [value] for i, value in enumerate(statuses)})
     return RecipientPage(total=total, total_capped=capped, items=[_recipient(row) for row in rows])
+
+
+_BIGINT_MAX = 2**63 - 1  # PostgreSQL's LIMIT is a bigint; an offset may be up to that
+
+
+@functools.lru_cache
+def _page_in_order(count: int):
+    """A page of a job's recipients of `count` statuses (:s0, :s1, ... each a one-element array) in upload order:
+    each status's first :reach rows straight from the (job_id, status, id) index, merged. It reads at most
+    count × (page size + offset) rows, however large the job and however many rows older jobs have.
+
+    The status is matched with `= ANY` and each part ordered by (status, id) on purpose: with a plain `status = `
+    PostgreSQL treats the order as by id alone and may walk the primary key from the table's first row, past every
+    older job's rows, filtering (13 ms instead of 1 ms for a 1,000,000-row job behind 110,000 older rows)."""
+    parts = " UNION ALL ".join(
+        f"(SELECT id, email, status, sender_id, sent_at, error_message, attempts FROM email_recipients "
+        f"WHERE job_id = :job_id AND status = ANY(:s{i}) ORDER BY status, id LIMIT :reach)" for i in range(count))
+    return text(f"SELECT email, status, sender_id, sent_at, error_message, attempts FROM ({parts}) p "
+                "ORDER BY id LIMIT :limit OFFSET :offset")
 
 
 def _status_total(session: Session, job: EmailJob, status: str | None) -> int:
@@ -787,12 +815,16 @@ def export_recipients_csv(*, session: Session, user_id: int, job_id: int) -> Ite
     return iter_csv_rows(("email", "status", "sender", "sent_at", "error_message", "attempts"), rows)
 
 
+def _statuses_of(status: str) -> list[str]:
+    """The stored statuses a status filter shows (a row being sent is shown as pending)."""
+    return ["pending", "sending"] if status == "pending" else [status]
+
+
 def _recipient_filter(job_id: int, status: str | None, q: str | None) -> tuple[str, dict[str, Any]]:
     where, params = ["job_id = :job_id"], {"job_id": job_id}
     if status:
-        statuses = ["pending", "sending"] if status == "pending" else [status]
         where.append("status = ANY(:statuses)")
-        params["statuses"] = statuses
+        params["statuses"] = _statuses_of(status)
     if q:
         where.append("email ILIKE :q")
         params["q"] = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -88,6 +88,32 @@ def test_status_and_recipient_totals_come_from_the_counters_and_match_the_rows(m
         assert (found.total, found.total_capped) == (11, False)  # r11, r110..r119
 
 
+def test_pages_of_recipients_come_in_upload_order_whatever_their_statuses(make_user, make_sender):
+    user = make_user()
+    job_id = _job_with_rows(user, [make_sender(user, "a@example.com")])
+    with get_engine().begin() as conn:  # a send under way is listed as pending, in its place
+        conn.execute(text("UPDATE email_recipients SET status = 'sending' WHERE job_id = :j AND email = 'r11@example.org'"),
+                     {"j": job_id})
+        uploaded = conn.execute(text("SELECT email, status FROM email_recipients WHERE job_id = :j ORDER BY id"),
+                                {"j": job_id}).all()
+    shown = [(email, "pending" if status == "sending" else status) for email, status in uploaded]
+    with Session(get_engine()) as session:
+        def listed(status=None, size=7):
+            items, offset = [], 0
+            while page := jobs.list_recipients(session=session, user_id=user.id, job_id=job_id, status=status,
+                                               limit=size, offset=offset).items:
+                items += [(item.email, item.status) for item in page]
+                offset += size
+            return items
+
+        assert listed() == shown and len(shown) == 120
+        for status in ("sent", "failed", "pending", "suppressed"):
+            assert listed(status, 4) == [row for row in shown if row[1] == status], status
+        assert ("r11@example.org", "pending") in listed("pending")
+        far = jobs.list_recipients(session=session, user_id=user.id, job_id=job_id, offset=2**63 - 1)
+        assert far.items == [] and far.total == 120
+
+
 def test_a_cancelled_job_counts_its_cancelled_recipients(make_user, make_sender):
     user = make_user()
     job_id = _job_with_rows(user, [make_sender(user, "a@example.com")], status="cancelled")
