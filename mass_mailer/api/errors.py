@@ -36,6 +36,26 @@ async def request_validation_error(request: Request, exc: RequestValidationError
     return JSONResponse({"detail": validation_message(exc.errors()), "errors": errors}, status_code=422)
 
 
+OUTAGE_RETRY_SECONDS = 5
+
+
+def is_outage(exc: BaseException) -> bool:
+    """PostgreSQL or Redis did not answer (down, restarting, a dropped connection): the request can be repeated."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OperationalError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    if is_outage(exc):
+        log.warning("%s %s: the database or Redis did not answer (%s)", request.method, request.url.path,
+                    type(exc).__name__)
+        return JSONResponse({"detail": "The service is briefly unavailable (its database or Redis did not answer); "
+                                       "please try again shortly"},
+                            status_code=503, headers={"Retry-After": str(OUTAGE_RETRY_SECONDS)})
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse({"detail": "Internal server error"}, status_code=500)

@@ -64,3 +64,140 @@ def test_a_user_id_that_comes_back_for_someone_else_never_finds_the_previous_per
     erin = signed_in("erin@example.com")
     assert _id(erin) == dave_id
     assert user_cache.user_for_token(erin.token).email == "erin@example.com"
+
+
+def test_a_bulk_update_through_a_session_shows_at_the_next_check(signed_in):
+    from sqlalchemy import update
+
+    from mass_mailer.db import session_scope
+    from mass_mailer.models import User
+
+    signed_in("admin@example.com")  # the first user to sign in is an admin
+    frank = signed_in("frank@example.com")
+    frank_id = _id(frank)
+    assert user_cache.user_for_token(frank.token).role == "user"  # kept
+    with session_scope() as session:
+        session.execute(update(User).where(User.id == frank_id).values(role="admin"))
+    assert user_cache.user_for_token(frank.token).role == "admin"
+    with session_scope() as session:
+        session.execute(update(User).where(User.id == frank_id).values(is_active=False))
+    assert user_cache.user_for_token(frank.token) is None
+
+
+def test_a_change_whose_stamp_cannot_move_is_rolled_back_not_committed_unseen(signed_in, monkeypatch):
+    import redis
+    from redis.exceptions import RedisError
+
+    from mass_mailer.db import session_scope
+    from mass_mailer.models import User
+
+    signed_in("admin@example.com")
+    grace = signed_in("grace@example.com")
+    grace_id = _id(grace)
+    assert user_cache.user_for_token(grace.token).role == "user"  # kept
+    unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
+    monkeypatch.setattr(user_cache, "get_redis", lambda: unreachable)
+    try:
+        with session_scope() as session:
+            session.get(User, grace_id).role = "admin"
+    except RedisError:
+        pass
+    else:
+        raise AssertionError("the change was committed although no process could be told of it")
+    monkeypatch.undo()
+    with session_scope() as session:
+        assert session.get(User, grace_id).role == "user"  # rolled back: what the kept row says is still true
+    assert user_cache.user_for_token(grace.token).role == "user"
+
+
+def test_a_stamp_lost_from_redis_never_makes_an_old_row_look_current(signed_in):
+    """Another process changes the user after Redis lost the stamp: the new stamp must not match the kept one."""
+    import os
+    import subprocess
+    import sys
+
+    from mass_mailer.redis_client import get_redis
+
+    heidi = signed_in("heidi@example.com")
+    heidi_id = _id(heidi)
+
+    def rename_elsewhere(name: str) -> None:
+        code = ("import sys\nfrom mass_mailer.db import session_scope\nfrom mass_mailer.models import User\n"
+                "with session_scope() as s:\n    s.get(User, int(sys.argv[1])).name = sys.argv[2]\n")
+        subprocess.run([sys.executable, "-c", code, str(heidi_id), name], check=True, env=os.environ.copy(),
+                       timeout=60)
+
+    rename_elsewhere("Heidi")  # the stamp has a value
+    assert user_cache.user_for_token(heidi.token).name == "Heidi"  # kept under it
+    get_redis().delete(user_cache.stamp_key(heidi_id))  # Redis restarted without its data, say
+    rename_elsewhere("Heidi K.")
+    assert user_cache.user_for_token(heidi.token).name == "Heidi K."
+
+
+def test_checks_and_changes_on_many_threads_at_once_never_fail(signed_in, monkeypatch):
+    import threading
+
+    people = [signed_in(f"t{i}@example.com") for i in range(4)]
+    ids = [_id(p) for p in people]
+    monkeypatch.setattr(user_cache, "_MOST_KEPT", 2)  # every miss sweeps the kept rows
+    errors: list[BaseException] = []
+
+    def check(agent):
+        try:
+            for _ in range(400):
+                assert user_cache.user_for_token(agent.token) is not None
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def change():
+        try:
+            for _ in range(400):
+                user_cache.changed(ids)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    import sys
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns as often as they can: any unguarded use of the dict shows
+    monkeypatch.setattr(user_cache, "ROW_SECONDS", 0.0)  # every check reads the row and stores it again
+    threads = [threading.Thread(target=check, args=(p,)) for p in people] + [threading.Thread(target=change)
+                                                                              for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+
+
+def test_a_request_while_redis_is_down_is_a_503_to_retry_not_a_500(signed_in, tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from mass_mailer.api import create_app
+    from mass_mailer.embedded import RedisServer
+    from mass_mailer.redis_client import reset_redis
+    from tests.auth.conftest import APP_URL
+    from mass_mailer.settings import reset_settings
+
+    server = RedisServer(tmp_path / "redis").start()
+    monkeypatch.setenv("REDIS_URL", server.url)
+    reset_settings()
+    reset_redis()
+    try:
+        ivan = signed_in("ivan@example.com")
+        assert ivan.get("/api/auth/me").status_code == 200
+        server.stop()
+        reset_redis()
+        # As a browser sees it: the server's answer, not the exception the test client would re-raise.
+        client = TestClient(create_app(), base_url=APP_URL, raise_server_exceptions=False)
+        answer = client.get("/api/auth/me", headers={"Authorization": f"Bearer {ivan.token}"})
+        assert answer.status_code == 503, answer.text
+        assert "try again" in answer.json()["detail"] and answer.headers["Retry-After"].isdigit()
+    finally:
+        server.stop()
+        monkeypatch.undo()
+        reset_settings()
+        reset_redis()
