@@ -13,6 +13,7 @@ from mass_mailer.services import users as users_service
 from mass_mailer.services.system import system_status
 from mass_mailer.state.auth import signed_in_admin
 from mass_mailer.state.formatting import when
+from mass_mailer.state.threads import db_work
 
 
 _ROLES = frozenset(r.value for r in Role)
@@ -55,7 +56,7 @@ class AdminState(rx.State):
     async def load(self):
         """on_load: admins only (checked here and by the service's callers alike)."""
         if await signed_in_admin(self) is not None:
-            self._refresh()
+            await db_work(self._refresh)
             await self._read_system()
 
     @rx.event
@@ -96,9 +97,8 @@ class AdminState(rx.State):
             return rx.toast.error("That change is not valid")
         if user_id == admin.id:
             return rx.toast.error("You cannot change your own role or activation; ask another admin")
-        with session_scope() as session:
-            user = users_service.update_user(session=session, actor_id=admin.id, user_id=user_id, **change)
-        self._refresh()
+        user = await db_work(_update_user, actor_id=admin.id, user_id=user_id, **change)
+        await db_work(self._refresh)
         return rx.toast.success(f"Updated {user.email}")
 
     @rx.event
@@ -108,3 +108,8 @@ class AdminState(rx.State):
     @rx.event
     async def set_active(self, user_id: int, active: bool):
         return await self._update(user_id, is_active=active)
+
+
+def _update_user(**fields):
+    with session_scope() as session:
+        return users_service.update_user(session=session, **fields)

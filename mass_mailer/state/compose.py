@@ -8,9 +8,7 @@ import difflib
 import math
 import re
 from datetime import datetime
-from functools import partial
 
-import anyio
 import reflex as rx
 
 from mass_mailer.db import session_scope
@@ -27,20 +25,11 @@ from mass_mailer.state.auth import AuthState, signed_in_user
 from mass_mailer.state.clock import BrowserClockState
 from mass_mailer.state.controls import browser_time, read_upload
 from mass_mailer.state.formatting import duration, when
+from mass_mailer.state.threads import db_work, off_loop
 
 SAMPLE_ROWS = 5
 PREVIEW_ROWS = 50
 REJECTED_SHOWN = 1000  # rows listed on the page; the count covers them all
-_work_limiter: anyio.CapacityLimiter | None = None
-
-
-async def off_loop(func, /, *args, **kwargs):
-    """Run parsing, rendering and job creation in a worker thread (two at a time per process), never on the
-    event loop that serves every tab and the API."""
-    global _work_limiter
-    if _work_limiter is None:
-        _work_limiter = anyio.CapacityLimiter(2)
-    return await anyio.to_thread.run_sync(partial(func, *args, **kwargs), limiter=_work_limiter)
 
 DEFAULT_SUBJECT = "Hello {{ first_name | default('there') }}"
 DEFAULT_HTML = """<div style="font-family: -apple-system, Segoe UI, Roboto, sans-serif; max-width: 560px;
@@ -194,8 +183,7 @@ class ComposeState(rx.State):
         if user is None:
             return
         self.rate_per_minute = get_settings().sender_rate_per_minute
-        with session_scope() as session:
-            views = senders_service.list_senders(session=session, user_id=user.id)
+        views = await db_work(_list_senders, user.id)
         chosen = {s.id for s in self.senders if s.selected} or {v.id for v in views}
         self.senders = [SenderOption(id=v.id, email=v.email, status=v.status, remaining_today=v.remaining_today,
                                      selected=v.id in chosen and v.status != SenderStatus.REAUTH_REQUIRED)
@@ -310,7 +298,7 @@ class ComposeState(rx.State):
         if data is None:
             await self._clear_recipients(user.id, too_large)
             return
-        uploads.discard_upload(user_id=user.id, upload_id=self._upload_id)
+        await db_work(uploads.discard_upload, user_id=user.id, upload_id=self._upload_id)
         self._upload_id = await off_loop(uploads.store_upload, user_id=user.id, data=data)
         await self._parse(user.id, data, None)
 
@@ -320,7 +308,7 @@ class ComposeState(rx.State):
         if user is None or not isinstance(column, str):
             return
         try:
-            data = uploads.load_upload(user_id=user.id, upload_id=self._upload_id)
+            data = await db_work(uploads.load_upload, user_id=user.id, upload_id=self._upload_id)
         except DomainError as exc:
             self.file_name = ""
             await self._clear_recipients(user.id, exc.message)
@@ -337,7 +325,7 @@ class ComposeState(rx.State):
         await self._clear_recipients(user.id, "")
 
     async def _clear_recipients(self, user_id: int, error: str) -> None:
-        uploads.discard_upload(user_id=user_id, upload_id=self._upload_id)
+        await db_work(uploads.discard_upload, user_id=user_id, upload_id=self._upload_id)
         self._upload_id, self._preview_rows = "", []
         self.columns, self.sample, self.rejected, self.valid_count, self.email_column = [], [], [], 0, ""
         self.rejected_count, self.csv_error, self.preview_index = 0, error, 0
@@ -384,7 +372,7 @@ class ComposeState(rx.State):
         if user is None:
             return None
         row = self._preview_rows[self.preview_index] if self._preview_rows else {}
-        jobs_service.check_job_rate(user)
+        await db_work(jobs_service.check_job_rate, user)
         created = await off_loop(_create_from_list, user=user, subject=f"[Test] {self.subject}",
                                  html_content=self.html, recipients=[{**row, "email": user.email}],
                                  sender_ids=self._chosen_sender_ids()[:1], is_test=True)
@@ -403,8 +391,8 @@ class ComposeState(rx.State):
         except DomainError as exc:  # said beside the schedule field
             self.send_at_text, self.schedule_error = "", exc.message
             return None
-        jobs_service.check_job_rate(user)
-        data = uploads.load_upload(user_id=user.id, upload_id=self._upload_id)
+        await db_work(jobs_service.check_job_rate, user)
+        data = await db_work(uploads.load_upload, user_id=user.id, upload_id=self._upload_id)
         self.busy = True
         try:
             created = await off_loop(_create_from_csv, user=user, subject=self.subject, html_content=self.html,
@@ -416,6 +404,11 @@ class ComposeState(rx.State):
         self.schedule_later, self.send_at_local, self.send_at_text, self.schedule_error = False, "", "", ""
         await self._clear_recipients(user.id, "")
         return rx.redirect(routes.job(created.id))  # the job page shows what goes out, or when it starts
+
+
+def _list_senders(user_id: int) -> list[senders_service.SenderView]:
+    with session_scope() as session:
+        return senders_service.list_senders(session=session, user_id=user_id)
 
 
 def _create_from_csv(**fields) -> jobs_service.JobCreated:

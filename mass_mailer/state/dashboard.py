@@ -15,6 +15,7 @@ from mass_mailer.services import senders as senders_service
 from mass_mailer.state.auth import signed_in_user
 from mass_mailer.state.controls import chosen
 from mass_mailer.state.formatting import page_count, percent, when
+from mass_mailer.state.threads import db_work
 
 PAGE_SIZE = 25
 KINDS = {"all": None, "campaign": "campaign", "test": "test"}  # the list's filter → the service's `kind`
@@ -56,7 +57,7 @@ class DashboardState(rx.State):
     async def load(self):
         user = await signed_in_user(self)
         if user is not None:
-            self._refresh(user.id)
+            await db_work(self._refresh, user.id)
 
     @rx.event
     async def tick(self, _clock: str = ""):
@@ -64,21 +65,21 @@ class DashboardState(rx.State):
         (the page's ticker)."""
         user = await signed_in_user(self)
         if user is not None and (self.active_jobs or self.scheduled_listed):
-            self._refresh(user.id)
+            await db_work(self._refresh, user.id)
 
     @rx.event
     async def pause(self, job_id: int):
         user = await signed_in_user(self)
         if user is None or not isinstance(job_id, int):
             return None
-        return self._control(user.id, jobs_service.pause_job, job_id, "Paused")
+        return await db_work(self._control, user.id, jobs_service.pause_job, job_id, "Paused")
 
     @rx.event
     async def resume(self, job_id: int):
         user = await signed_in_user(self)
         if user is None or not isinstance(job_id, int):
             return None
-        return self._control(user.id, jobs_service.resume_job, job_id, "Resumed")
+        return await db_work(self._control, user.id, jobs_service.resume_job, job_id, "Resumed")
 
     def _control(self, user_id: int, action, job_id: int, done: str):
         try:
@@ -96,7 +97,7 @@ class DashboardState(rx.State):
         if user is None:
             return
         self.page = min(max(0, self.page + delta), self.page_count - 1)
-        self._refresh(user.id)
+        await db_work(self._refresh, user.id)
 
     @rx.event
     async def set_kind(self, value: str | list[str]):
@@ -104,7 +105,7 @@ class DashboardState(rx.State):
         if user is None:
             return
         self.kind, self.page = chosen(value, KINDS), 0
-        self._refresh(user.id)
+        await db_work(self._refresh, user.id)
 
     def _refresh(self, user_id: int) -> None:
         with session_scope() as session:

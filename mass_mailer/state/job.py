@@ -4,6 +4,7 @@ controls (pause, resume, start now, reschedule, cancel, retry failed)."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -17,6 +18,7 @@ from mass_mailer.state.auth import signed_in_user
 from mass_mailer.state.clock import BrowserClockState
 from mass_mailer.state.controls import browser_time, chosen
 from mass_mailer.state.formatting import duration, page_count, when
+from mass_mailer.state.threads import db_work
 
 PAGE_SIZE = 25
 TICK_MS = 500  # while the job runs, the page asks this often whether anything changed (one cheap query)
@@ -83,20 +85,44 @@ class PageData:
 # own signature query has found the job theirs.
 _shared: dict[tuple, tuple[float, object]] = {}
 _SHARED_LIMIT = 512
+# Pages load in worker threads (state/threads.py): one lock guards the dict, and one lock per key lets a single
+# thread load a value while the other pages wanting it wait for that load instead of running it again.
+_shared_lock = threading.Lock()
+_loading: dict[tuple, threading.Lock] = {}
+
+
+def _fresh(key: tuple, max_age: float) -> tuple[bool, object]:
+    found = _shared.get(key)
+    if found is not None and time.monotonic() - found[0] < max_age:
+        return True, found[1]
+    return False, None
 
 
 def _shared_value(key: tuple, max_age: float, load):
-    now = time.monotonic()
-    found = _shared.get(key)
-    if found is not None and now - found[0] < max_age:
-        return found[1]
-    value = load()
-    if len(_shared) >= _SHARED_LIMIT:
-        for old in [k for k, (at, _) in _shared.items() if now - at >= max(CHART_SECONDS, FULL_REFRESH_SECONDS)]:
-            del _shared[old]
-        if len(_shared) >= _SHARED_LIMIT:
-            _shared.clear()
-    _shared[key] = (now, value)
+    with _shared_lock:
+        fresh, value = _fresh(key, max_age)
+        if fresh:
+            return value
+        key_lock = _loading.setdefault(key, threading.Lock())
+    with key_lock:
+        with _shared_lock:
+            fresh, value = _fresh(key, max_age)  # loaded by another page while this one waited
+        if fresh:
+            return value
+        now = time.monotonic()
+        value = load()
+        with _shared_lock:
+            if len(_shared) >= _SHARED_LIMIT:
+                for old in [k for k, (at, _) in _shared.items()
+                            if now - at >= max(CHART_SECONDS, FULL_REFRESH_SECONDS)]:
+                    del _shared[old]
+                    _loading.pop(old, None)
+                if len(_shared) >= _SHARED_LIMIT:
+                    _shared.clear()
+                    _loading.clear()
+            if len(_loading) > 2 * _SHARED_LIMIT:  # keys whose load failed
+                _loading.clear()
+            _shared[key] = (now, value)
     return value
 
 
@@ -227,11 +253,14 @@ class JobState(rx.State):
         self.page, self.status_filter, self.search = 0, "all", ""
         self.confirm_cancel = self.confirm_retry = False
         self.reschedule_at, self.reschedule_error = "", ""
+        await db_work(self._load_job, user.id)
+
+    def _load_job(self, user_id: int) -> None:
         with session_scope() as session:
-            job = jobs_service.get_job(session=session, user_id=user.id, job_id=self.job_id)
+            job = jobs_service.get_job(session=session, user_id=user_id, job_id=self.job_id)
         self.found = True
         self.subject, self.created_at = job.name or job.subject, when(job.created_at)
-        self._refresh(user.id, chart=True)
+        self._refresh(user_id, chart=True)
 
     @rx.event
     async def tick(self, _clock: str = ""):
@@ -243,17 +272,20 @@ class JobState(rx.State):
         user = await signed_in_user(self)
         if user is None or not self.found or not self.unfinished or self._route_job_id() != self.job_id:
             return
-        signature = job_signature(user_id=user.id, job_id=self.job_id)
+        await db_work(self._tick, user.id)
+
+    def _tick(self, user_id: int) -> None:
+        signature = job_signature(user_id=user_id, job_id=self.job_id)
         if signature is not None and repr(signature) == self._signature and \
                 time.monotonic() - self._loaded_at < FULL_REFRESH_SECONDS:
             return
         was_active = self.active
         # A search scans the addresses: while one is typed in, the table follows the job only every few seconds.
         table = not self.search.strip() or time.monotonic() - self._searched_at >= SEARCH_SECONDS
-        self._refresh(user.id, recipients=table, signature=signature,
+        self._refresh(user_id, recipients=table, signature=signature,
                       chart=self.active and time.time() - self._charted_at >= CHART_SECONDS)
         if self.active != was_active:
-            self._refresh(user.id, recipients=False, chart=True)
+            self._refresh(user_id, recipients=False, chart=True)
 
     def _refresh(self, user_id: int, *, recipients: bool = True, chart: bool = False,
                  signature: tuple | None = None) -> None:
@@ -294,16 +326,13 @@ class JobState(rx.State):
                                          sent_at=when(r.sent_at) if r.sent_at else "", error=r.error_message or "",
                                          attempts=r.attempts) for r in page.items]
 
-    def _refresh_chart(self, user_id: int) -> None:
-        self._refresh(user_id, recipients=False, chart=True)
-
     @rx.event
     async def set_status_filter(self, value: str | list[str]):
         user = await signed_in_user(self)
         if user is None:
             return
         self.status_filter, self.page = chosen(value, STATUS_FILTERS), 0
-        self._refresh(user.id)
+        await db_work(self._refresh, user.id)
 
     @rx.event
     async def set_search(self, value: str):
@@ -311,7 +340,7 @@ class JobState(rx.State):
         if user is None:
             return
         self.search, self.page = value, 0
-        self._refresh(user.id)
+        await db_work(self._refresh, user.id)
 
     @rx.event
     async def turn_page(self, delta: int):
@@ -319,7 +348,7 @@ class JobState(rx.State):
         if user is None:
             return
         self.page = min(max(0, self.page + delta), self.page_count - 1)
-        self._refresh(user.id)
+        await db_work(self._refresh, user.id)
 
     @rx.event
     async def ask_cancel(self):
@@ -337,14 +366,15 @@ class JobState(rx.State):
         if user is None:
             return None
         self.confirm_cancel = False
-        return self._control(user.id, jobs_service.cancel_job, "Job cancelled: nothing more will be sent")
+        return await db_work(self._control, user.id, jobs_service.cancel_job,
+                             "Job cancelled: nothing more will be sent")
 
     @rx.event
     async def pause(self):
         user = await signed_in_user(self)
         if user is None:
             return None
-        return self._control(user.id, jobs_service.pause_job,
+        return await db_work(self._control, user.id, jobs_service.pause_job,
                              "Paused: no new send starts (one already under way finishes)")
 
     @rx.event
@@ -352,14 +382,14 @@ class JobState(rx.State):
         user = await signed_in_user(self)
         if user is None:
             return None
-        return self._control(user.id, jobs_service.resume_job, "Resumed where it stopped")
+        return await db_work(self._control, user.id, jobs_service.resume_job, "Resumed where it stopped")
 
     @rx.event
     async def start_now(self):
         user = await signed_in_user(self)
         if user is None:
             return None
-        return self._control(user.id, jobs_service.start_job_now, "Starting now")
+        return await db_work(self._control, user.id, jobs_service.start_job_now, "Starting now")
 
     @rx.event
     async def set_reschedule_at(self, value: str):
@@ -373,17 +403,20 @@ class JobState(rx.State):
         if user is None:
             return None
         clock = await self.get_state(BrowserClockState)
+        return await db_work(self._reschedule, user.id, clock.utc_offset)
+
+    def _reschedule(self, user_id: int, utc_offset: str):
         try:
-            send_at = browser_time(self.reschedule_at, clock.utc_offset)
+            send_at = browser_time(self.reschedule_at, utc_offset)
             with session_scope() as session:
-                job = jobs_service.reschedule_job(session=session, user_id=user.id, job_id=self.job_id,
+                job = jobs_service.reschedule_job(session=session, user_id=user_id, job_id=self.job_id,
                                                   send_at=send_at)
         except DomainError as exc:  # a time in the past or too far ahead: said beside the field
             self.reschedule_error = exc.message
-            self._refresh(user.id)
+            self._refresh(user_id)
             return None
         self.reschedule_at, self.reschedule_error = "", ""
-        self._refresh(user.id)
+        self._refresh(user_id)
         return rx.toast.success(f"Rescheduled: starts {when(job.send_at)}")
 
     @rx.event
@@ -395,7 +428,7 @@ class JobState(rx.State):
         if self.delivery_unknown > 0:
             self.confirm_retry = True
             return None
-        return self._retry(user.id, include_unknown=False)
+        return await db_work(self._retry, user.id, include_unknown=False)
 
     @rx.event
     async def retry(self, include_unknown: bool):
@@ -403,7 +436,7 @@ class JobState(rx.State):
         if user is None:
             return None
         self.confirm_retry = False
-        return self._retry(user.id, include_unknown=include_unknown is True)
+        return await db_work(self._retry, user.id, include_unknown=include_unknown is True)
 
     @rx.event
     async def keep_as_is(self):

@@ -11,6 +11,7 @@ from mass_mailer.services import outbox as outbox_service
 from mass_mailer.services import senders as senders_service
 from mass_mailer.state.auth import signed_in_user
 from mass_mailer.state.formatting import when
+from mass_mailer.state.threads import db_work
 
 
 @dataclasses.dataclass
@@ -36,9 +37,7 @@ class OutboxState(rx.State):
         user = await signed_in_user(self)
         if user is None:
             return
-        with session_scope() as session:
-            accounts = [s.email for s in senders_service.list_senders(session=session, user_id=user.id)]
-        found = outbox_service.list_messages(accounts=accounts)
+        found = await db_work(_messages, user.id)
         self._bodies = {m.id: m.html or f"<pre>{m.text or ''}</pre>" for m in found}
         self.messages = [OutboxRow(id=m.id, account=m.account, recipient=m.to, subject=m.subject,
                                    received_at=when(m.received_at)) for m in found]
@@ -57,3 +56,10 @@ class OutboxState(rx.State):
     async def close_message(self):
         if await signed_in_user(self) is not None:
             self.open_id = ""
+
+
+def _messages(user_id: int) -> list:
+    """The messages the user's sender accounts sent, as the outbox holds them."""
+    with session_scope() as session:
+        accounts = [s.email for s in senders_service.list_senders(session=session, user_id=user_id)]
+    return outbox_service.list_messages(accounts=accounts)

@@ -16,6 +16,7 @@ from mass_mailer.services import senders as senders_service
 from mass_mailer.settings import get_settings
 from mass_mailer.state.auth import signed_in_user
 from mass_mailer.state.formatting import percent, when
+from mass_mailer.state.threads import db_work, in_session
 
 
 @dataclasses.dataclass
@@ -86,7 +87,7 @@ class SendersState(rx.State):
             return None
         self.new_quota = str(get_settings().default_daily_quota)
         self.new_warmup = get_settings().warmup_default
-        self._refresh(user.id)
+        await db_work(self._refresh, user.id)
         # Anyone can write a link to /senders?error=...: the page shows only fixed messages for error codes, and
         # "Connected ..." only for an address that is one of this user's senders.
         params = self.router.url.query_parameters
@@ -135,11 +136,10 @@ class SendersState(rx.State):
         quota = senders_service.parse_daily_quota(self.editing_quota)  # the API's rule: ASCII digits, 1..10,000
         if type(self.editing_id) is not int:
             raise InvalidInput("Choose a sender first")
-        with session_scope() as session:
-            senders_service.update_sender(session=session, user_id=user.id, sender_id=self.editing_id,
-                                          daily_quota=quota)
+        await in_session(senders_service.update_sender, user_id=user.id, sender_id=self.editing_id,
+                         daily_quota=quota)
         email, self.editing_id = self.editing_email, 0
-        self._refresh(user.id)
+        await db_work(self._refresh, user.id)
         return rx.toast.success(f"Daily quota of {email} set to {quota}")
 
     @rx.event
@@ -150,9 +150,8 @@ class SendersState(rx.State):
             return None
         if type(sender_id) is not int or not isinstance(value, bool):
             raise InvalidInput("Choose a sender first")
-        with session_scope() as session:
-            view = senders_service.update_sender(session=session, user_id=user.id, sender_id=sender_id, warmup=value)
-        self._refresh(user.id)
+        view = await in_session(senders_service.update_sender, user_id=user.id, sender_id=sender_id, warmup=value)
+        await db_work(self._refresh, user.id)
         if value:
             return rx.toast.success(f"{view.email} warms up: {view.effective_quota}/day today, more each day it sends")
         return rx.toast.success(f"{view.email} uses its own quota of {view.daily_quota}/day")
@@ -171,7 +170,6 @@ class SendersState(rx.State):
         if user is None:
             return None
         sender_id, self.removing_id = self.removing_id, 0
-        with session_scope() as session:
-            senders_service.delete_sender(session=session, user_id=user.id, sender_id=sender_id)
-        self._refresh(user.id)
+        await in_session(senders_service.delete_sender, user_id=user.id, sender_id=sender_id)
+        await db_work(self._refresh, user.id)
         return rx.toast.success(f"Removed {self.removing_email}")

@@ -10,9 +10,10 @@ from mass_mailer.db import session_scope
 from mass_mailer.errors import DomainError
 from mass_mailer.services import suppressions as suppressions_service
 from mass_mailer.state.auth import signed_in_user
-from mass_mailer.state.compose import RejectedRow, off_loop
+from mass_mailer.state.compose import RejectedRow
 from mass_mailer.state.controls import read_upload
 from mass_mailer.state.formatting import page_count, when
+from mass_mailer.state.threads import db_work, in_session, off_loop
 
 PAGE_SIZE = 25
 REJECTED_SHOWN = 100  # rows of an import listed on the page; the count covers them all
@@ -53,7 +54,7 @@ class SuppressionsState(rx.State):
             return
         self.page, self.search, self.add_error, self.removing_email = 0, "", "", ""
         self.import_file, self.import_error = "", ""
-        self._refresh(user.id)
+        await db_work(self._refresh, user.id)
 
     def _refresh(self, user_id: int) -> None:
         with session_scope() as session:
@@ -69,7 +70,7 @@ class SuppressionsState(rx.State):
         if user is None or not isinstance(value, str):
             return
         self.search, self.page = value.strip()[:320], 0
-        self._refresh(user.id)
+        await db_work(self._refresh, user.id)
 
     @rx.event
     async def turn_page(self, delta: int):
@@ -77,7 +78,7 @@ class SuppressionsState(rx.State):
         if user is None or not isinstance(delta, int):
             return
         self.page = min(max(0, self.page + delta), self.page_count - 1)
-        self._refresh(user.id)
+        await db_work(self._refresh, user.id)
 
     @rx.event
     async def add_address(self, form_data: dict):
@@ -90,13 +91,12 @@ class SuppressionsState(rx.State):
             self.add_error = "Enter an email address"
             return None
         try:
-            with session_scope() as session:
-                added = suppressions_service.add(session=session, user_id=user.id, email=email[:320])
+            added = await in_session(suppressions_service.add, user_id=user.id, email=email[:320])
         except DomainError as exc:
             self.add_error = exc.message
             return None
         self.add_error, self.form_key = "", self.form_key + 1
-        self._refresh(user.id)
+        await db_work(self._refresh, user.id)
         return rx.toast.success(f"{added.email} is suppressed: no job sends to it")
 
     @rx.event
@@ -116,12 +116,11 @@ class SuppressionsState(rx.State):
             return None
         email, self.removing_email = self.removing_email, ""
         try:
-            with session_scope() as session:
-                suppressions_service.remove(session=session, user_id=user.id, email=email)
+            await in_session(suppressions_service.remove, user_id=user.id, email=email)
         except DomainError as exc:  # another tab removed it first
-            self._refresh(user.id)
+            await db_work(self._refresh, user.id)
             return rx.toast.error(exc.message)
-        self._refresh(user.id)
+        await db_work(self._refresh, user.id)
         return rx.toast.success(f"{email} removed: later jobs send to it again")
 
     @rx.event
@@ -148,7 +147,7 @@ class SuppressionsState(rx.State):
         self.import_rejected_count = result.rejected_count
         self.import_rejected = [RejectedRow(**row) for row in result.rejected[:REJECTED_SHOWN]]
         self.page = 0
-        self._refresh(user.id)
+        await db_work(self._refresh, user.id)
 
 
 def _import(*, user_id: int, data: bytes) -> suppressions_service.ImportResult:
