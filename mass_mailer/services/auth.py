@@ -32,12 +32,13 @@ class CallbackResult:
 
 
 def user_from_token(token: str | None, *, session: Session) -> User | None:
-    """The active user a session token belongs to, or None (bad, expired, revoked token or inactive user)."""
+    """The active user a session token belongs to, or None (bad, expired, revoked token, inactive user, or a user
+    row newer than the token: the id's previous holder's session)."""
     claims = tokens.verify(token) if token else None
     if claims is None:
         return None
     user = session.get(User, claims.user_id)
-    return user if may_use(user) else None
+    return user if may_use(user) and tokens.issued_to(claims, user.created_at) else None
 
 
 def may_use(user: User | None) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 import jwt
 
@@ -25,6 +26,7 @@ class SessionClaims:
     user_id: int
     jti: str
     expires_at: int
+    issued_at: int
 
 
 def _key() -> str:
@@ -52,9 +54,18 @@ def decode(token: str) -> SessionClaims | None:
     try:
         claims = jwt.decode(token, _key(), algorithms=[_ALGORITHM], audience=AUDIENCE, issuer=ISSUER,
                             leeway=_LEEWAY_SECONDS, options={"require": _REQUIRED})
-        return SessionClaims(user_id=int(claims["sub"]), jti=str(claims["jti"]), expires_at=int(claims["exp"]))
+        return SessionClaims(user_id=int(claims["sub"]), jti=str(claims["jti"]), expires_at=int(claims["exp"]),
+                             issued_at=int(claims["iat"]))
     except (jwt.InvalidTokenError, ValueError, TypeError):
         return None
+
+
+def issued_to(session: SessionClaims, created_at: datetime) -> bool:
+    """Whether the session can have been issued to the user row created at `created_at`: not before that row
+    existed (within the clock leeway). A user id that comes back for someone else (the user tables reset, a
+    database restored from an older backup) belongs to a row newer than every token of the id's previous holder,
+    so those tokens do not open the new person's account."""
+    return created_at.timestamp() <= session.issued_at + _LEEWAY_SECONDS
 
 
 def revoked_key(jti: str) -> str:

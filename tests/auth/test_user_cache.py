@@ -66,6 +66,37 @@ def test_a_user_id_that_comes_back_for_someone_else_never_finds_the_previous_per
     assert user_cache.user_for_token(erin.token).email == "erin@example.com"
 
 
+def test_a_session_of_an_ids_previous_holder_opens_nothing_of_the_new_one(signed_in, monkeypatch):
+    """After a restore (the tables emptied, ids restarted), the previous holder of a user id still has a valid,
+    signed token: it must not open the account of the person who holds the id now, in the UI or the API."""
+    from mass_mailer.services import tokens
+
+    from .conftest import Browser
+
+    frank = signed_in("frank@example.com")
+    frank_id = _id(frank)
+    with get_engine().begin() as conn:  # frank has been a user for a while
+        conn.execute(text("UPDATE users SET created_at = now() - interval '1 day' WHERE id = :id"), {"id": frank_id})
+    issued_now = time.time
+    with monkeypatch.context() as clock:
+        clock.setattr(tokens.time, "time", lambda: issued_now() - 60)
+        earlier = tokens.issue(frank_id)  # a session frank opened a minute ago, as the sign-in would have
+    bearer = {"Authorization": f"Bearer {earlier}"}
+    assert user_cache.user_for_token(earlier).email == "frank@example.com"
+    assert Browser().get("/api/auth/me", headers=bearer).json()["email"] == "frank@example.com"
+
+    monkeypatch.setattr(user_cache, "ROW_SECONDS", 0.3)  # the restore is done by hand: no stamp moves
+    with get_engine().begin() as conn:
+        conn.execute(text("TRUNCATE users RESTART IDENTITY CASCADE"))
+    gina = signed_in("gina@example.com")
+    assert _id(gina) == frank_id
+    time.sleep(0.4)
+    assert user_cache.user_for_token(earlier) is None
+    assert Browser().get("/api/auth/me", headers=bearer).status_code == 401
+    assert user_cache.user_for_token(gina.token).email == "gina@example.com"  # her own session works
+    assert gina.get("/api/auth/me").json()["email"] == "gina@example.com"
+
+
 def test_a_bulk_update_through_a_session_shows_at_the_next_check(signed_in):
     from sqlalchemy import update
 
