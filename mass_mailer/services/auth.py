@@ -38,13 +38,15 @@ def user_from_token(token: str | None, *, session: Session) -> User | None:
     if claims is None:
         return None
     user = session.get(User, claims.user_id)
-    return user if may_use(user) and tokens.issued_to(claims, user.created_at) else None
+    return user if may_use(user, claims) else None
 
 
-def may_use(user: User | None) -> bool:
-    """Whether a session of this user still works: the user exists, is active and may still sign in."""
+def may_use(user: User | None, claims: tokens.SessionClaims) -> bool:
+    """Whether the session `claims` of this user still works: the user exists, is active, may still sign in, and
+    is the row the session was issued to (not a newer holder of the same id)."""
     # ALLOWED_EMAILS/ALLOWED_DOMAINS narrowed since sign-in: the session ends too.
-    return user is not None and user.is_active and get_settings().may_sign_in(user.email)
+    return (user is not None and user.is_active and get_settings().may_sign_in(user.email)
+            and tokens.issued_to(claims, user.created_at))
 
 
 def revoke_session(token: str | None) -> None:

@@ -94,7 +94,7 @@ def user_for_token(token: str | None):
                 _kept.pop(key, None)
             else:
                 _kept[key] = _Kept(at=now, stamp=stamp, user=user)  # the stamps read before the row
-    return user if auth.may_use(user) and tokens.issued_to(claims, user.created_at) else None
+    return user if auth.may_use(user, claims) else None
 
 
 def _move_stamps(ids: list[int], everyone: bool) -> None:

@@ -13,7 +13,7 @@ from mass_mailer.services import users as users_service
 from mass_mailer.services.system import system_status
 from mass_mailer.state.auth import signed_in_admin
 from mass_mailer.state.formatting import when
-from mass_mailer.state.threads import db_work
+from mass_mailer.state.threads import db_work, in_session
 
 
 _ROLES = frozenset(r.value for r in Role)
@@ -97,7 +97,7 @@ class AdminState(rx.State):
             return rx.toast.error("That change is not valid")
         if user_id == admin.id:
             return rx.toast.error("You cannot change your own role or activation; ask another admin")
-        user = await db_work(_update_user, actor_id=admin.id, user_id=user_id, **change)
+        user = await in_session(users_service.update_user, actor_id=admin.id, user_id=user_id, **change)
         await db_work(self._refresh)
         return rx.toast.success(f"Updated {user.email}")
 
@@ -108,8 +108,3 @@ class AdminState(rx.State):
     @rx.event
     async def set_active(self, user_id: int, active: bool):
         return await self._update(user_id, is_active=active)
-
-
-def _update_user(**fields):
-    with session_scope() as session:
-        return users_service.update_user(session=session, **fields)

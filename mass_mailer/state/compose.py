@@ -25,7 +25,7 @@ from mass_mailer.state.auth import AuthState, signed_in_user
 from mass_mailer.state.clock import BrowserClockState
 from mass_mailer.state.controls import browser_time, read_upload
 from mass_mailer.state.formatting import duration, when
-from mass_mailer.state.threads import db_work, off_loop
+from mass_mailer.state.threads import db_work, in_session, off_loop
 
 SAMPLE_ROWS = 5
 PREVIEW_ROWS = 50
@@ -183,7 +183,7 @@ class ComposeState(rx.State):
         if user is None:
             return
         self.rate_per_minute = get_settings().sender_rate_per_minute
-        views = await db_work(_list_senders, user.id)
+        views = await in_session(senders_service.list_senders, user_id=user.id)
         chosen = {s.id for s in self.senders if s.selected} or {v.id for v in views}
         self.senders = [SenderOption(id=v.id, email=v.email, status=v.status, remaining_today=v.remaining_today,
                                      selected=v.id in chosen and v.status != SenderStatus.REAUTH_REQUIRED)
@@ -404,11 +404,6 @@ class ComposeState(rx.State):
         self.schedule_later, self.send_at_local, self.send_at_text, self.schedule_error = False, "", "", ""
         await self._clear_recipients(user.id, "")
         return rx.redirect(routes.job(created.id))  # the job page shows what goes out, or when it starts
-
-
-def _list_senders(user_id: int) -> list[senders_service.SenderView]:
-    with session_scope() as session:
-        return senders_service.list_senders(session=session, user_id=user_id)
 
 
 def _create_from_csv(**fields) -> jobs_service.JobCreated:

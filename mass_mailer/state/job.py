@@ -85,8 +85,9 @@ class PageData:
 # own signature query has found the job theirs.
 _shared: dict[tuple, tuple[float, object]] = {}
 _SHARED_LIMIT = 512
-# Pages load in worker threads (state/threads.py): one lock guards the dict, and one lock per key lets a single
-# thread load a value while the other pages wanting it wait for that load instead of running it again.
+# Pages load in worker threads (state/threads.py): one lock guards the dict, and one lock per key being loaded
+# lets a single thread load a value while the other pages wanting it wait for that load instead of running it
+# again; the key's lock is dropped once its load ends.
 _shared_lock = threading.Lock()
 _loading: dict[tuple, threading.Lock] = {}
 
@@ -110,19 +111,20 @@ def _shared_value(key: tuple, max_age: float, load):
         if fresh:
             return value
         now = time.monotonic()
-        value = load()
-        with _shared_lock:
-            if len(_shared) >= _SHARED_LIMIT:
-                for old in [k for k, (at, _) in _shared.items()
-                            if now - at >= max(CHART_SECONDS, FULL_REFRESH_SECONDS)]:
-                    del _shared[old]
-                    _loading.pop(old, None)
+        try:
+            value = load()
+            with _shared_lock:
                 if len(_shared) >= _SHARED_LIMIT:
-                    _shared.clear()
-                    _loading.clear()
-            if len(_loading) > 2 * _SHARED_LIMIT:  # keys whose load failed
-                _loading.clear()
-            _shared[key] = (now, value)
+                    for old in [k for k, (at, _) in _shared.items()
+                                if now - at >= max(CHART_SECONDS, FULL_REFRESH_SECONDS)]:
+                        del _shared[old]
+                    if len(_shared) >= _SHARED_LIMIT:
+                        _shared.clear()
+                _shared[key] = (now, value)
+        finally:  # stored (or failed): the next page to want the key finds the value, or loads it itself
+            with _shared_lock:
+                if _loading.get(key) is key_lock:
+                    del _loading[key]
     return value
 
 

@@ -9,7 +9,7 @@ from mass_mailer.services import senders as senders_service
 from mass_mailer.services import users as users_service
 from mass_mailer.state.auth import AuthState, signed_in_user
 from mass_mailer.state.formatting import when
-from mass_mailer.state.threads import db_work
+from mass_mailer.state.threads import db_work, in_session
 
 
 class ProfileState(rx.State):
@@ -41,7 +41,7 @@ class ProfileState(rx.State):
         user = await signed_in_user(self)
         if user is None:
             return None
-        await db_work(_save_name, user.id, self.name_input)
+        await in_session(users_service.update_profile, user_id=user.id, name=self.name_input)
         await (await self.get_state(AuthState))._load_user()
         return rx.toast.success("Name saved")
 
@@ -50,8 +50,3 @@ def _summary(user_id: int):
     with session_scope() as session:
         summary = next((u for u in users_service.list_users(session=session) if u.id == user_id), None)
         return summary, senders_service.sender_stats(session=session, user_id=user_id)
-
-
-def _save_name(user_id: int, name: str) -> None:
-    with session_scope() as session:
-        users_service.update_profile(session=session, user_id=user_id, name=name)

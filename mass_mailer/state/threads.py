@@ -1,8 +1,8 @@
 """Work of UI events that must not run on the event loop, which serves every tab and the API of its process.
 
 `off_loop`: parsing, rendering and job creation, two at a time per process (CPU-bound, so more would only queue).
-`db_work`: reading and writing PostgreSQL for a page. A query is quick, but one that waits (a table locked by a
-migration or a long transaction, PostgreSQL slow or gone) would stop every other tab, `/api/health` and the API
+`db_work`: reading and writing PostgreSQL (and Redis: uploads, rate limits) for a page. A query is quick, but one
+that waits (a table locked by a migration or a long transaction, PostgreSQL or Redis slow or gone) would stop every other tab, `/api/health` and the API
 with it if it ran on the loop; in a worker thread only the event that asked for it waits. The number of threads
 stays under the process's connection pool (10 + 10), so a wait for PostgreSQL never becomes a wait for a
 connection too.
